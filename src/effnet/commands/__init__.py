@@ -1,0 +1,1 @@
+"""Subcommands of the effnet CLI, one module each (see effnet.cli)."""

@@ -1,0 +1,153 @@
+"""The building blocks of EfficientNet: Swish, squeeze-and-excitation, DropConnect, MBConv.
+
+Paper section 4: the baseline's main block is the mobile inverted bottleneck (MBConv) of
+MobileNetV2 with squeeze-and-excitation added, Swish activations, and stochastic depth
+("drop connect") on the residual branch.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from effnet.scaling import BlockSpec
+
+
+def make_activation(name: str) -> nn.Module:
+    """``swish`` is x * sigmoid(x) (torch's SiLU); ``relu6`` is used by EfficientNet-Lite."""
+    return nn.SiLU(inplace=True) if name == "swish" else nn.ReLU6(inplace=True)
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow "SAME" padding (before, after) for one spatial dimension of any size.
+
+    The output has ceil(size / stride) positions; the total padding needed for that is split
+    with the extra pixel after (right/bottom), which is what makes it asymmetric for stride 2.
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+class Conv2dSame(nn.Conv2d):
+    """A Conv2d with TensorFlow SAME padding computed from the actual input size at each call.
+
+    Parameter names are those of nn.Conv2d, so state dicts are interchangeable.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kh, kw = self.kernel_size
+        sh, sw = self.stride
+        dh, dw = self.dilation
+        top, bottom = same_padding(x.shape[-2], kh, sh, dh)
+        left, right = same_padding(x.shape[-1], kw, sw, dw)
+        x = F.pad(x, (left, right, top, bottom))
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def make_conv(
+    in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1, padding: str = "symmetric"
+) -> nn.Conv2d:
+    """A bias-free conv; ``padding="same"`` needs the dynamic form only when stride > 1.
+
+    With stride 1 and an odd kernel TF SAME padding is symmetric k//2, so a plain conv is exact.
+    """
+    if padding == "same" and stride > 1:
+        return Conv2dSame(in_ch, out_ch, kernel, stride, 0, groups=groups, bias=False)
+    return nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False)
+
+
+class ConvBNAct(nn.Sequential):
+    """conv -> BatchNorm -> optional activation, named ``conv``, ``bn``, ``act``."""
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int,
+        stride: int = 1,
+        groups: int = 1,
+        *,
+        activation: str | None,
+        padding: str,
+        bn_eps: float,
+        bn_momentum: float,
+    ) -> None:
+        super().__init__()
+        self.conv = make_conv(in_ch, out_ch, kernel, stride, groups, padding)
+        self.bn = nn.BatchNorm2d(out_ch, eps=bn_eps, momentum=bn_momentum)
+        self.act = make_activation(activation) if activation else nn.Identity()
+
+
+class SqueezeExcite(nn.Module):
+    """Channel attention: pool -> 1x1 reduce + Swish -> 1x1 expand + sigmoid -> rescale.
+
+    ``reduced`` is sized from the *block's input* channels (se_ratio * in), not the expanded ones.
+    """
+
+    def __init__(self, channels: int, reduced: int, activation: str = "swish") -> None:
+        super().__init__()
+        self.reduce = nn.Conv2d(channels, reduced, 1)
+        self.act = make_activation(activation)
+        self.expand = nn.Conv2d(reduced, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = x.mean((2, 3), keepdim=True)
+        scale = self.expand(self.act(self.reduce(scale)))
+        return x * scale.sigmoid()
+
+
+def drop_connect(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    """Per-sample stochastic depth: zero a sample's whole branch with probability ``rate``.
+
+    Kept samples are scaled by 1 / (1 - rate) so the expectation is unchanged; identity at eval.
+    """
+    if not training or rate == 0.0:
+        return x
+    keep = 1.0 - rate
+    mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device)
+    return x * mask.bernoulli_(keep).div_(keep)
+
+
+class DropConnect(nn.Module):
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return drop_connect(x, self.rate, self.training)
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate:.4f}"
+
+
+class MBConv(nn.Module):
+    """Mobile inverted bottleneck: [expand 1x1] -> depthwise kxk -> [SE] -> project 1x1 (+ shortcut).
+
+    The expansion conv is omitted when expand == 1; the shortcut (and with it drop-connect)
+    exists only when stride == 1 and the channel count is unchanged.
+    """
+
+    def __init__(
+        self, spec: BlockSpec, *, activation: str, padding: str, bn_eps: float, bn_momentum: float
+    ) -> None:
+        super().__init__()
+        bn = dict(padding=padding, bn_eps=bn_eps, bn_momentum=bn_momentum)
+        hidden = spec.hidden_channels
+        self.expand = (
+            ConvBNAct(spec.in_channels, hidden, 1, activation=activation, **bn)
+            if spec.expand != 1
+            else nn.Identity()
+        )
+        self.dw = ConvBNAct(hidden, hidden, spec.kernel, spec.stride, groups=hidden, activation=activation, **bn)
+        self.se = SqueezeExcite(hidden, spec.se_channels, activation) if spec.se_channels else nn.Identity()
+        self.project = ConvBNAct(hidden, spec.out_channels, 1, activation=None, **bn)
+        self.has_shortcut = spec.has_shortcut
+        self.drop_connect = DropConnect(spec.drop_connect) if spec.has_shortcut else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.project(self.se(self.dw(self.expand(x))))
+        if self.has_shortcut:
+            out = self.drop_connect(out) + x
+        return out

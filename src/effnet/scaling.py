@@ -1,0 +1,223 @@
+"""Compound scaling (paper section 3.3) as pure functions.
+
+The paper scales a baseline network uniformly in three dimensions with one coefficient phi::
+
+    depth:      d = alpha ** phi
+    width:      w = beta  ** phi
+    resolution: r = gamma ** phi
+    subject to  alpha * beta**2 * gamma**2 ~= 2,   alpha, beta, gamma >= 1
+
+so that the FLOPs of the scaled network grow by about ``(alpha * beta**2 * gamma**2) ** phi``,
+i.e. ``2 ** phi``. The grid search of the paper found alpha=1.2, beta=1.1, gamma=1.15.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from effnet.config import BASE_RESOLUTION, STEM_STRIDE, ModelConfig, Stage
+
+ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15
+CHANNEL_DIVISOR = 8
+RESOLUTION_DIVISOR = 8
+
+
+def round_channels(channels: float, width: float = 1.0, divisor: int = CHANNEL_DIVISOR) -> int:
+    """Scale ``channels`` by ``width`` and round to a multiple of ``divisor``.
+
+    Rounds to the nearest multiple (at least ``divisor``), then adds one ``divisor`` if that fell
+    more than 10% below the exact value, as every reference implementation does.
+    """
+    exact = channels * width
+    rounded = max(divisor, int(exact + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * exact:
+        rounded += divisor
+    return int(rounded)
+
+
+def round_layers(layers: int, depth: float = 1.0) -> int:
+    """Scale a stage's number of layers by ``depth``, rounding up."""
+    return int(math.ceil(layers * depth))
+
+
+def round_resolution(resolution: float, divisor: int = RESOLUTION_DIVISOR) -> int:
+    """Round an input resolution to the nearest multiple of ``divisor`` (8), at least ``divisor``.
+
+    The official B1-B7 resolutions were rounded by hand; for any other phi we take the nearest
+    multiple of 8, which keeps every stride-2 stage's map size close to an exact halving.
+    """
+    return max(divisor, int(round(resolution / divisor)) * divisor)
+
+
+def compound_coefficients(
+    phi: float, alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA
+) -> tuple[float, float, float]:
+    """(depth, width, resolution) multipliers for ``phi``: ``(alpha**phi, beta**phi, gamma**phi)``."""
+    if phi < 0:
+        raise ValueError(f"phi must be >= 0 (phi = 0 is the baseline B0), got {phi}")
+    for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1 (scaling never shrinks a dimension), got {value}")
+    return alpha**phi, beta**phi, gamma**phi
+
+
+def flops_factor(alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA) -> float:
+    """How much one step of phi multiplies FLOPs: ``alpha * beta**2 * gamma**2``."""
+    return alpha * beta**2 * gamma**2
+
+
+def scaled_config(
+    phi: float,
+    alpha: float = ALPHA,
+    beta: float = BETA,
+    gamma: float = GAMMA,
+    base: ModelConfig | None = None,
+) -> ModelConfig:
+    """The baseline scaled by any real ``phi >= 0`` (fractional phi included).
+
+    Dropout follows the official schedule (0.2 at B0 rising to 0.5 at B6/B7) as
+    ``min(0.5, base_dropout + 0.05 * phi)``.
+    """
+    depth, width, res = compound_coefficients(phi, alpha, beta, gamma)
+    base = base or ModelConfig(name="b0")
+    name = f"phi{phi:g}" if (alpha, beta, gamma) == (ALPHA, BETA, GAMMA) else (
+        f"phi{phi:g}-a{alpha:g}-b{beta:g}-g{gamma:g}"
+    )
+    return base.replace(
+        name=name,
+        width=base.width * width,
+        depth=base.depth * depth,
+        resolution=round_resolution(base.resolution * res),
+        dropout=min(0.5, base.dropout + 0.05 * phi),
+        phi=float(phi),
+    )
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """A concrete MBConv block after scaling."""
+
+    in_channels: int
+    out_channels: int
+    expand: int
+    kernel: int
+    stride: int
+    se_channels: int
+    drop_connect: float
+
+    @property
+    def has_shortcut(self) -> bool:
+        return self.stride == 1 and self.in_channels == self.out_channels
+
+    @property
+    def hidden_channels(self) -> int:
+        return self.in_channels * self.expand
+
+
+def stem_channels(config: ModelConfig) -> int:
+    return config.stem_channels if config.fix_stem_head else round_channels(config.stem_channels, config.width)
+
+
+def head_channels(config: ModelConfig) -> int:
+    return config.head_channels if config.fix_stem_head else round_channels(config.head_channels, config.width)
+
+
+def scaled_stages(config: ModelConfig) -> list[Stage]:
+    """The baseline table with channels and layers scaled by the config's width and depth."""
+    last = len(config.stages) - 1
+    out = []
+    for i, stage in enumerate(config.stages):
+        fixed_depth = config.fix_first_last_depth and i in (0, last)
+        out.append(
+            Stage(
+                expand=stage.expand,
+                kernel=stage.kernel,
+                stride=stage.stride,
+                channels=round_channels(stage.channels, config.width),
+                layers=stage.layers if fixed_depth else round_layers(stage.layers, config.depth),
+            )
+        )
+    return out
+
+
+def block_specs(config: ModelConfig) -> list[list[BlockSpec]]:
+    """Every block of every stage, with its channels, stride, SE size and drop-connect rate.
+
+    The drop-connect rate grows linearly with the block's global index i over all N blocks:
+    ``p_i = drop_connect * i / N``.
+    """
+    stages = scaled_stages(config)
+    total = sum(s.layers for s in stages)
+    in_ch = stem_channels(config)
+    index = 0
+    specs: list[list[BlockSpec]] = []
+    for stage in stages:
+        blocks = []
+        for j in range(stage.layers):
+            se = max(1, int(in_ch * config.se_ratio)) if config.se_ratio > 0 else 0
+            blocks.append(
+                BlockSpec(
+                    in_channels=in_ch,
+                    out_channels=stage.channels,
+                    expand=stage.expand,
+                    kernel=stage.kernel,
+                    stride=stage.stride if j == 0 else 1,
+                    se_channels=se,
+                    drop_connect=config.drop_connect * index / total,
+                )
+            )
+            in_ch = stage.channels
+            index += 1
+        specs.append(blocks)
+    return specs
+
+
+def feature_stage_indices(config: ModelConfig) -> list[int]:
+    """Stages whose output is a feature map at a new stride (2, 4, 8, 16, 32 for B0).
+
+    A stage ends a stride level when the next stage downsamples, or when it is the last stage.
+    """
+    stages = config.stages
+    return [i for i in range(len(stages)) if i == len(stages) - 1 or stages[i + 1].stride > 1]
+
+
+def feature_strides(config: ModelConfig) -> list[int]:
+    stride, strides = STEM_STRIDE, []
+    ends = set(feature_stage_indices(config))
+    for i, stage in enumerate(config.stages):
+        stride *= stage.stride
+        if i in ends:
+            strides.append(stride)
+    return strides
+
+
+def stage_table(config: ModelConfig) -> list[dict[str, object]]:
+    """The scaled analogue of the paper's Table 1: operator, input resolution, channels, layers."""
+    res = config.resolution
+    rows: list[dict[str, object]] = [
+        dict(stage=1, operator="Conv3x3", resolution=res, channels=stem_channels(config), layers=1)
+    ]
+    res = -(-res // STEM_STRIDE)
+    for i, stage in enumerate(scaled_stages(config)):
+        rows.append(
+            dict(
+                stage=i + 2,
+                operator=f"MBConv{stage.expand}, k{stage.kernel}x{stage.kernel}",
+                resolution=res,
+                channels=stage.channels,
+                layers=stage.layers,
+            )
+        )
+        res = -(-res // stage.stride)
+    rows.append(
+        dict(
+            stage=len(rows) + 1,
+            operator="Conv1x1 & Pooling & FC",
+            resolution=res,
+            channels=head_channels(config),
+            layers=1,
+        )
+    )
+    return rows
+
