@@ -11,7 +11,16 @@ from torch import nn
 
 from effnet.config import STEM_STRIDE, ModelConfig, get_config
 from effnet.layers import ConvBNAct, MBConv
-from effnet.scaling import ALPHA, BETA, GAMMA, block_specs, feature_stage_indices, head_channels, scaled_config, stem_channels
+from effnet.scaling import (
+    ALPHA,
+    BETA,
+    GAMMA,
+    block_specs,
+    feature_stage_indices,
+    head_channels,
+    scaled_config,
+    stem_channels,
+)
 
 
 class EfficientNet(nn.Module):
