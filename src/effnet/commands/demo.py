@@ -1,0 +1,25 @@
+"""`effnet demo`: the main job on bundled real data and weights (what `make demo` runs)."""
+
+from __future__ import annotations
+
+import argparse
+
+from effnet.info import family_table, stages_text
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("demo", help="show the family, classify real photos, train on real digits")
+    p.add_argument("--skip-train", action="store_true", help="skip the short training run")
+    p.set_defaults(func=run)
+
+
+def _section(title: str) -> None:
+    print(f"\n== {title} ==\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    _section("The EfficientNet family (parameters for 1000 classes, GMACs at each model's resolution)")
+    print(family_table())
+    _section("The B0 baseline (paper Table 1)")
+    print(stages_text("b0"))
+    return 0
