@@ -1,0 +1,107 @@
+"""Crash-safe checkpoints: atomic writes, keep the last K, fall back past corrupt files.
+
+A checkpoint is a plain dict of tensors and Python primitives, loaded with
+``torch.load(weights_only=True)`` (no pickled code). File names sort by global step.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT_RE = re.compile(r"^ckpt-s(\d{9})\.pt$")
+
+
+def checkpoint_name(step: int) -> str:
+    return f"ckpt-s{step:09d}.pt"
+
+
+def atomic_save(obj: Any, path: Path) -> None:  # noqa: ANN401 - any torch-serialisable object
+    """Write to a temporary file in the same folder, fsync it, rename over ``path``, fsync the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Checkpoints in ``folder``, oldest first."""
+    if not Path(folder).is_dir():
+        return []
+    found = [p for p in Path(folder).iterdir() if CHECKPOINT_RE.match(p.name)]
+    return sorted(found, key=lambda p: int(CHECKPOINT_RE.match(p.name).group(1)))
+
+
+def save_checkpoint(state: dict[str, Any], folder: Path, step: int, keep: int) -> Path:
+    """Write ``state`` as the checkpoint for ``step`` and delete all but the newest ``keep``."""
+    path = Path(folder) / checkpoint_name(step)
+    atomic_save(state, path)
+    if keep > 0:
+        for old in list_checkpoints(folder)[:-keep]:
+            old.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - every failure here means "unreadable checkpoint"
+        raise ValueError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(state, dict) or "model" not in state or "step" not in state:
+        raise ValueError(f"checkpoint {path} is not an effnet training checkpoint")
+    return state
+
+
+def load_latest(folder: Path) -> tuple[dict[str, Any], Path] | None:
+    """The newest readable checkpoint; each unreadable one is reported by name and skipped."""
+    for path in reversed(list_checkpoints(folder)):
+        try:
+            return load_checkpoint(path), path
+        except ValueError as exc:
+            warnings.warn(f"{exc}; falling back to the previous checkpoint", stacklevel=2)
+    return None
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch RNG states in a form ``weights_only`` loading accepts."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
+                  "has_gauss": has_gauss, "cached": cached},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,102 @@
+"""TrainConfig (every switch of the recipe) and TrainResult (what a run returns)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from effnet.config import ModelConfig
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Defaults follow the paper's recipe (spec section 6).
+
+    ``batch_size`` is the *global* batch (split evenly across torchrun ranks); ``lr=None`` means
+    0.016 per 256 images of that batch; ``image_size=None`` means the model's resolution;
+    ``warmup_epochs=None`` means 5 epochs, capped at a tenth of the run.
+    """
+
+    data: str | Path = "demo"
+    model: str | ModelConfig | Path = "b0"
+    epochs: int = 10
+    max_steps: int | None = None
+    batch_size: int = 64
+    image_size: int | None = None
+    lr: float | None = None
+    out_dir: str | Path | None = None
+    seed: int = 0
+    workers: int = 0
+    val_fraction: float | None = None
+    # model
+    weights: str | Path | None = None
+    freeze_backbone: bool = False
+    dropout: float | None = None
+    drop_connect: float | None = None
+    # optimiser and schedule
+    optimizer: str = "rmsprop_tf"
+    momentum: float = 0.9
+    opt_eps: float = 1e-3
+    weight_decay: float = 1e-5
+    schedule: str = "step"
+    warmup_epochs: float | None = None
+    decay_epochs: float = 2.4
+    decay_rate: float = 0.97
+    ema: bool = True
+    ema_decay: float = 0.9999
+    label_smoothing: float = 0.1
+    # augmentation
+    augment: str = "randaugment"
+    randaugment_magnitude: int = 9
+    randaugment_layers: int = 2
+    flip: bool = True
+    crop_scale: tuple[float, float] = (0.08, 1.0)
+    # execution
+    device: str = "auto"
+    amp: str = "auto"  # auto (fp16 on CUDA, off on CPU), off, bf16, fp16
+    channels_last: bool | None = None  # None: on for CUDA
+    compile: bool = False
+    sync_bn: bool = False
+    freeze_bn: bool = False  # BN layers use running statistics while training
+    deterministic: bool = False
+    # checkpoints and output
+    checkpoint_every_steps: int | None = None
+    keep_checkpoints: int = 3
+    resume: bool | str | Path = False
+    progress: bool = True
+    tensorboard: bool = True
+    plots: bool = True
+    quiet: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Primitive values only (goes into checkpoints loaded with ``weights_only``)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, ModelConfig):
+                value = value.to_dict()
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+
+@dataclass
+class TrainResult:
+    best_top1: float
+    final_top1: float
+    final_top5: float
+    history: list[dict[str, Any]]
+    run_dir: Path
+    images_per_sec: float
+    checkpoint: Path | None
+    steps: int = 0
+    elapsed_s: float = 0.0
+    classes: list[str] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)
+    evaluated_ema: bool = False

@@ -1,0 +1,354 @@
+"""The training loop: one function, :func:`train`, from a :class:`TrainConfig` to a :class:`TrainResult`."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from effnet.training import augment, checkpoint, data, report
+from effnet.training.config import TrainConfig, TrainResult
+from effnet.training.distributed import (
+    DistInfo,
+    ShardedEpochSampler,
+    all_reduce_sum,
+    cleanup_distributed,
+    print0,
+    setup_distributed,
+)
+from effnet.training.ema import ModelEMA
+from effnet.training.evaluate import evaluate
+from effnet.training.modeling import build_model, freeze_backbone, resolve_model_config, set_bn_eval
+from effnet.training.optim import build_optimizer
+from effnet.training.schedule import Schedule, StepScheduler, default_warmup_epochs, scaled_lr
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is left untouched."""
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train (or resume) one run. Works alone or under ``torchrun`` (DDP, rank 0 writes)."""
+    info = setup_distributed(cfg.device)
+    try:
+        return _Run(cfg, info).fit()
+    finally:
+        cleanup_distributed()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def default_run_dir(model_name: str) -> Path:
+    return Path("runs") / f"{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@dataclass
+class _Loaders:
+    train: DataLoader
+    val: DataLoader
+    train_sampler: ShardedEpochSampler
+    classes: list[str]
+    skipped_at_scan: list[str]
+
+
+class _Run:
+    def __init__(self, cfg: TrainConfig, info: DistInfo) -> None:
+        self.cfg, self.info, self.device = cfg, info, info.device
+        if cfg.batch_size % info.world_size:
+            raise ValueError(f"batch size {cfg.batch_size} (global) must divide evenly over {info.world_size} processes")
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        seed_everything(cfg.seed + info.rank)  # ranks differ in dropout masks, like separate GPUs
+        self.model_config = resolve_model_config(cfg.model, cfg.dropout, cfg.drop_connect)
+        self.image_size = cfg.image_size or self.model_config.resolution
+        self.run_dir = Path(cfg.out_dir) if cfg.out_dir else default_run_dir(self.model_config.name)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.loaders = self._make_loaders()
+        self.num_classes = len(self.loaders.classes)
+        self.steps_per_epoch = len(self.loaders.train_sampler) // (cfg.batch_size // info.world_size)
+        if self.steps_per_epoch < 1:
+            raise ValueError(
+                f"batch size {cfg.batch_size} is larger than the training set "
+                f"({len(self.loaders.train_sampler) * info.world_size} images); lower --batch-size"
+            )
+        self._make_model_and_optimizer()
+        self.history: list[dict[str, Any]] = []
+        self.skipped: list[str] = list(self.loaders.skipped_at_scan)
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.last_checkpoint: Path | None = None
+
+    # --- setup --------------------------------------------------------------------------
+    def _make_loaders(self) -> _Loaders:
+        cfg, info = self.cfg, self.info
+        root = data.demo_dataset() if str(cfg.data) == "demo" else Path(cfg.data)
+        splits = data.find_splits(root, cfg.val_fraction, cfg.seed)
+        train_tf = augment.train_transform(
+            self.image_size, cfg.augment, cfg.randaugment_magnitude, cfg.randaugment_layers, cfg.flip,
+            tuple(cfg.crop_scale),
+        )
+        train_ds = data.ImageFiles(splits.train, train_tf)
+        val_ds = data.ImageFiles(splits.val, augment.eval_transform(self.image_size))
+        train_sampler = ShardedEpochSampler(len(train_ds), info, cfg.seed, shuffle=True, pad=True)
+        val_sampler = ShardedEpochSampler(len(val_ds), info, cfg.seed, shuffle=False, pad=False)
+        per_rank = cfg.batch_size // info.world_size
+        common = dict(num_workers=cfg.workers, collate_fn=data.collate_skip_bad,
+                      pin_memory=self.device.type == "cuda", persistent_workers=False)
+        # A private generator keeps DataLoader from drawing on the global RNG (exact resume).
+        train = DataLoader(train_ds, batch_size=per_rank, sampler=train_sampler, drop_last=True,
+                           generator=torch.Generator().manual_seed(cfg.seed), **common)
+        val = DataLoader(val_ds, batch_size=per_rank, sampler=val_sampler,
+                         generator=torch.Generator().manual_seed(cfg.seed), **common)
+        skipped = [f"{path}: {reason}" for path, reason in splits.skipped]
+        return _Loaders(train, val, train_sampler, splits.classes, skipped)
+
+    def _amp(self) -> tuple[torch.dtype | None, bool]:
+        mode = self.cfg.amp
+        if mode == "auto":
+            mode = "fp16" if self.device.type == "cuda" else "off"
+        if mode not in ("off", "bf16", "fp16"):
+            raise ValueError(f"unknown --amp {mode!r}; choose auto, off, bf16 or fp16")
+        if mode == "fp16" and self.device.type != "cuda":
+            raise ValueError("--amp fp16 needs a CUDA GPU; use --amp bf16 on CPU")
+        return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[mode], mode == "fp16"
+
+    def _make_model_and_optimizer(self) -> None:
+        cfg, info = self.cfg, self.info
+        model = build_model(self.model_config, self.num_classes, cfg.weights)
+        if cfg.freeze_backbone:
+            freeze_backbone(model)
+        self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
+        model.to(self.device)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        if cfg.sync_bn and info.enabled:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.model = model  # the unwrapped module: checkpoints, EMA and evaluation use this
+        self.ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
+        self.global_batch = cfg.batch_size
+        lr = cfg.lr if cfg.lr is not None else scaled_lr(self.global_batch)
+        self.optimizer = build_optimizer(model, cfg.optimizer, lr, cfg.weight_decay, cfg.momentum, cfg.opt_eps)
+        warmup = cfg.warmup_epochs if cfg.warmup_epochs is not None else default_warmup_epochs(cfg.epochs)
+        self.scheduler = StepScheduler(self.optimizer, Schedule(
+            lr, self.steps_per_epoch, cfg.epochs, warmup, cfg.schedule, cfg.decay_epochs, cfg.decay_rate))
+        self.autocast_dtype, use_scaler = self._amp()
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
+        forward_model: nn.Module = model
+        if info.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            forward_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        if cfg.compile:
+            forward_model = torch.compile(forward_model)
+        self.forward_model = forward_model
+
+    # --- checkpoints --------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "format": "effnet-train-checkpoint-v1",
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": checkpoint.rng_state(),
+            "sampler": {"seed": self.cfg.seed, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch},
+            "epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
+            "history": self.history, "skipped": self.skipped,
+            "config": self.cfg.to_dict(), "model_config": self.model_config.to_dict(),
+            "classes": self.loaders.classes, "image_size": self.image_size,
+            "world_size": self.info.world_size,
+        }
+
+    def _save(self) -> None:
+        # Every rank holds the same weights; only rank 0 writes. RNG states are rank 0's.
+        if self.info.is_main:
+            self.last_checkpoint = checkpoint.save_checkpoint(
+                self._state(), self.ckpt_dir, self.step, self.cfg.keep_checkpoints)
+
+    def _resume(self) -> None:
+        cfg = self.cfg
+        if isinstance(cfg.resume, (str, Path)) and not isinstance(cfg.resume, bool):
+            found = (checkpoint.load_checkpoint(Path(cfg.resume)), Path(cfg.resume))
+        else:
+            found = checkpoint.load_latest(self.ckpt_dir)
+            if found is None:
+                print0(self.info, f"no checkpoint in {self.ckpt_dir}; starting from scratch")
+                return
+        state, path = found
+        if state.get("world_size", 1) != self.info.world_size:
+            print0(self.info, f"note: {path} was written with {state.get('world_size')} processes, "
+                   f"resuming with {self.info.world_size}; the data order within the epoch changes")
+        self.model.load_state_dict(state["model"])
+        if self.ema and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.info.world_size == state.get("world_size", 1) and self.info.is_main:
+            checkpoint.set_rng_state(state["rng"])
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.history, self.skipped = list(state["history"]), list(state["skipped"])
+        self.last_checkpoint = path
+        print0(self.info, f"resumed from {path} (epoch {self.epoch + 1}, step {self.step})")
+
+    # --- the loop -----------------------------------------------------------------------
+    def _autocast(self) -> Any:  # noqa: ANN401
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        images, labels = images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            logits = self.forward_model(images)
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.cfg.label_smoothing)
+        finite = torch.isfinite(loss.detach()).float()
+        if self.info.enabled:  # all ranks stop together if any rank diverges
+            finite = all_reduce_sum(finite.clone(), self.info) / self.info.world_size
+        if finite.item() < 1.0:
+            where = f"epoch {self.epoch + 1}, step {self.step + 1}"
+            kept = f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint was written yet"
+            raise TrainingDiverged(
+                f"loss became {loss.item()} at {where}; training stopped and {kept}. "
+                "Lower the learning rate (--lr), or turn off mixed precision (--amp off)."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.ema:
+            self.ema.update(self.model)
+        self.scheduler.step()
+        return loss.detach()
+
+    def _set_train_mode(self) -> None:
+        self.forward_model.train()
+        if self.cfg.freeze_bn or self.cfg.freeze_backbone:
+            set_bn_eval(self.model, only_frozen=not self.cfg.freeze_bn)
+
+    def _done(self) -> bool:
+        return self.cfg.max_steps is not None and self.step >= self.cfg.max_steps
+
+    def _run_epoch(self, bar: Any) -> dict[str, Any]:  # noqa: ANN401 - a tqdm bar or None
+        cfg = self.cfg
+        per_rank = cfg.batch_size // self.info.world_size
+        self.loaders.train_sampler.set_epoch(self.epoch, start=self.batch_in_epoch * per_rank)
+        self._set_train_mode()
+        loss_sum, seen, t0 = torch.zeros((), dtype=torch.float64), 0, time.perf_counter()
+        for images, labels, bad in self.loaders.train:
+            self.skipped += bad
+            if self.batch_in_epoch >= self.steps_per_epoch or self._done():
+                break
+            if images is not None:
+                loss = self._train_step(images, labels)
+                loss_sum += loss.double().cpu() * images.shape[0]
+                seen += images.shape[0]
+            self.step += 1
+            self.batch_in_epoch += 1
+            ips = seen * self.info.world_size / max(time.perf_counter() - t0, 1e-9)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_sum.item() / max(seen, 1):.4f}",
+                                lr=f"{self.scheduler.get_last_lr():.2e}", img_s=f"{ips:.0f}")
+            if cfg.checkpoint_every_steps and self.step % cfg.checkpoint_every_steps == 0:
+                self._save()
+        elapsed = time.perf_counter() - t0
+        return {"train_loss": loss_sum.item() / max(seen, 1),
+                "images_per_sec": seen * self.info.world_size / max(elapsed, 1e-9), "epoch_time_s": elapsed}
+
+    def _evaluate(self) -> dict[str, Any]:
+        model = self.ema.module if self.ema else self.model
+        result = evaluate(model, self.loaders.val, self.num_classes, self.device, self.info,
+                          self.autocast_dtype, self.channels_last)
+        self.skipped += result["skipped"]
+        return result
+
+    def fit(self) -> TrainResult:
+        cfg, info = self.cfg, self.info
+        if info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        if cfg.resume:
+            self._resume()
+        writer = report.MetricsWriter(self.run_dir, cfg.tensorboard) if info.is_main else None
+        show = info.is_main and cfg.progress and not cfg.quiet
+        total_steps = self.steps_per_epoch * cfg.epochs
+        if cfg.max_steps is not None:
+            total_steps = min(total_steps, cfg.max_steps)
+        if not cfg.quiet:
+            print0(info, f"training {self.model_config.name} on {len(self.loaders.classes)} classes at "
+                   f"{self.image_size}px: {cfg.epochs} epochs x {self.steps_per_epoch} steps, global batch "
+                   f"{cfg.batch_size}, {info.world_size} process(es) on {self.device}; run folder {self.run_dir}")
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_steps, initial=self.step, desc="steps", unit="step", disable=not show, leave=False)
+        start = time.perf_counter()
+        ips_values = []
+        try:
+            while self.epoch < cfg.epochs and not self._done():
+                bar.set_description(f"epoch {self.epoch + 1}/{cfg.epochs}")
+                row = self._run_epoch(bar)
+                metrics = self._evaluate()
+                ips_values.append(row["images_per_sec"])
+                self.history.append({"epoch": self.epoch + 1, "step": self.step, **row,
+                                     "val_loss": metrics["loss"], "val_top1": metrics["top1"],
+                                     "val_top5": metrics["top5"], "lr": self.scheduler.get_last_lr()})
+                if self.batch_in_epoch >= self.steps_per_epoch:
+                    self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                self._save()
+                if writer:
+                    writer.epoch(self.history)
+                if show:
+                    h = self.history[-1]
+                    bar.write(f"epoch {h['epoch']}: loss {h['train_loss']:.4f}  val top-1 {h['val_top1']:.2f}%  "
+                              f"top-5 {h['val_top5']:.2f}%  {h['images_per_sec']:.0f} img/s")
+        finally:
+            bar.close()
+            if writer:
+                writer.close()
+        return self._finish(time.perf_counter() - start, ips_values)
+
+    def _finish(self, elapsed: float, ips_values: list[float]) -> TrainResult:
+        info = self.info
+        skipped = self.skipped
+        if info.enabled:
+            gathered: list[Any] = [None] * info.world_size
+            torch.distributed.all_gather_object(gathered, skipped)
+            skipped = [s for part in gathered for s in part]
+        skipped = list(dict.fromkeys(skipped))
+        plots = []
+        if info.is_main and self.history:
+            if self.cfg.plots:
+                plots = report.save_plots(self.history, self.run_dir)
+            if not self.cfg.quiet:
+                print(report.summary_table(self.history))
+                if skipped:
+                    print(f"skipped {len(skipped)} unreadable file(s):")
+                    for s in skipped:
+                        print(f"  {s}")
+        top1 = [h["val_top1"] for h in self.history]
+        return TrainResult(
+            best_top1=max(top1) if top1 else math.nan,
+            final_top1=top1[-1] if top1 else math.nan,
+            final_top5=self.history[-1]["val_top5"] if self.history else math.nan,
+            history=self.history, run_dir=self.run_dir,
+            images_per_sec=float(np.mean(ips_values)) if ips_values else math.nan,
+            checkpoint=self.last_checkpoint, steps=self.step, elapsed_s=elapsed,
+            classes=self.loaders.classes, skipped_files=skipped, plots=plots, evaluated_ema=self.ema is not None,
+        )
+
+

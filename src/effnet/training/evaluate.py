@@ -1,0 +1,69 @@
+"""Top-1/top-5 accuracy, loss and per-class accuracy over a data loader (sharded across ranks)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from effnet.training.distributed import DistInfo, all_reduce_sum
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Any,  # noqa: ANN401 - yields (images, labels, bad) from collate_skip_bad
+    num_classes: int,
+    device: torch.device,
+    info: DistInfo | None = None,
+    autocast_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> dict[str, Any]:
+    """Accuracy of ``model`` on ``loader``; counts are summed over ranks when distributed."""
+    info = info or DistInfo(device=device)
+    was_training = model.training
+    model.eval()
+    correct1 = torch.zeros((), dtype=torch.float64, device=device)
+    correct5 = torch.zeros_like(correct1)
+    loss_sum = torch.zeros_like(correct1)
+    per_class = torch.zeros(2, num_classes, dtype=torch.float64, device=device)  # correct, total
+    bad: list[str] = []
+    k = min(5, num_classes)
+    for images, labels, skipped in loader:
+        bad += skipped
+        if images is None:
+            continue
+        images, labels = images.to(device), labels.to(device)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        ctx = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
+        with ctx:
+            logits = model(images)
+        logits = logits.float()
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum").double()
+        top = logits.topk(k, dim=1).indices
+        hit1 = top[:, 0] == labels
+        correct1 += hit1.sum()
+        correct5 += (top == labels[:, None]).any(dim=1).sum()
+        per_class[0].index_add_(0, labels, hit1.double())
+        per_class[1].index_add_(0, labels, torch.ones_like(labels, dtype=torch.float64))
+    for t in (correct1, correct5, loss_sum, per_class):
+        all_reduce_sum(t, info)
+    model.train(was_training)
+    total = per_class[1].sum().item()
+    if total == 0:
+        raise RuntimeError("no readable images to evaluate on; every file in the validation split failed to load")
+    per_class = per_class.cpu()
+    return {
+        "top1": 100.0 * correct1.item() / total,
+        "top5": 100.0 * correct5.item() / total,
+        "loss": loss_sum.item() / total,
+        "images": int(total),
+        "per_class": [
+            100.0 * c / n if n else float("nan") for c, n in zip(per_class[0].tolist(), per_class[1].tolist())
+        ],
+        "skipped": bad,
+    }
