@@ -67,7 +67,7 @@ def _fit_head_and_stem(model: nn.Module, state: dict[str, torch.Tensor], target:
     if "classifier.weight" in state and "classifier.weight" not in target:
         state.pop("classifier.weight")
         state.pop("classifier.bias", None)
-    elif "classifier.weight" in state and state["classifier.weight"].shape != target["classifier.weight"].shape:
+    elif "classifier.weight" in state and state["classifier.weight"].shape[0] != target["classifier.weight"].shape[0]:
         warnings.warn(
             f"the weights have a {state['classifier.weight'].shape[0]}-class classifier, the model "
             f"{target['classifier.weight'].shape[0]} classes: the classifier keeps its fresh initialisation",

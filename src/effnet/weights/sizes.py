@@ -101,10 +101,9 @@ def mismatch_message(
     what: str, model_config: ModelConfig, missing: list[str], unexpected: list[str], shaped: list[str],
     looks_like: list[str], state: dict[str, Any],
 ) -> str:
-    text = f"{what} do not fit model {model_config.name!r}:"
-    text += _listing("missing", missing) + _listing("unexpected", unexpected) + _listing("mis-shaped", shaped)
+    text = f"{what} do not fit model {model_config.name!r}"
     if looks_like and model_config.name not in looks_like:
-        text += f"\n  the file looks like {' / '.join(looks_like)} ({describe(state)}); build that model instead"
+        text += f": the file looks like {' / '.join(looks_like)} ({describe(state)}); build that model instead."
     elif not looks_like:
-        text += f"\n  the file has {describe(state)}, which matches no named model"
-    return text
+        text += f": the file has {describe(state)}, which matches no named model."
+    return text + _listing("missing", missing) + _listing("unexpected", unexpected) + _listing("mis-shaped", shaped)

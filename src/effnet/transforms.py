@@ -1,0 +1,120 @@
+"""Evaluation preprocessing matching a weight set, and an image loader that always yields RGB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from effnet.weights.registry import IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD, Preprocessing, official_crop_pct
+
+INTERPOLATIONS = ("bicubic", "bilinear", "nearest")
+
+
+def preprocessing_for(weights_or_config: Any = None) -> Preprocessing:
+    """The :class:`Preprocessing` for a registry tag, weight file, ``SourceWeights``, config or model name.
+
+    Without a weight set: the model's resolution, the official crop res / (res + 32), bicubic,
+    ImageNet mean/std (Lite models: (x - 127) / 128, as their TF release).
+    """
+    from effnet.config import ModelConfig, get_config
+    from effnet.weights.load import SourceWeights
+    from effnet.weights.registry import get_weight_set
+
+    if weights_or_config is None:
+        weights_or_config = "b0"
+    if isinstance(weights_or_config, Preprocessing):
+        return weights_or_config
+    if isinstance(weights_or_config, SourceWeights) and weights_or_config.preprocessing is not None:
+        return weights_or_config.preprocessing
+    if isinstance(weights_or_config, str):
+        ws = get_weight_set(weights_or_config)
+        if ws is not None:
+            return ws.preprocessing
+        if Path(weights_or_config).is_file() and not weights_or_config.endswith(".json"):
+            from effnet.weights import read_weights
+
+            sw = read_weights(weights_or_config)
+            if sw.preprocessing is not None:
+                return sw.preprocessing
+            weights_or_config = sw.looks_like[0] if sw.looks_like else "b0"
+    config = weights_or_config.config if hasattr(weights_or_config, "config") else weights_or_config
+    config = get_config(config) if not isinstance(config, ModelConfig) else config
+    lite = config.activation == "relu6"
+    res = config.resolution
+    return Preprocessing(res, official_crop_pct(res), "bicubic",
+                         LITE_MEAN if lite else IMAGENET_MEAN, LITE_STD if lite else IMAGENET_STD)
+
+
+def eval_transform(
+    weights_or_config: Any = None,
+    resolution: int | None = None,
+    crop_pct: float | None = None,
+    interpolation: str | None = None,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+) -> Any:
+    """torchvision v2 transform: PIL image -> normalised float tensor (3, res, res).
+
+    Resize the short side to ``resolution / crop_pct`` (antialiased), centre-crop ``resolution``,
+    scale to 0-1, normalise. Explicit arguments override the weight set's values.
+    """
+    from torchvision.transforms import InterpolationMode, v2
+
+    base = preprocessing_for(weights_or_config)
+    resolution = resolution or base.resolution
+    crop_pct = crop_pct or (base.crop_pct if resolution == base.resolution else official_crop_pct(resolution))
+    interpolation = interpolation or base.interpolation
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+    if not 0 < crop_pct <= 1:
+        raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
+    return v2.Compose([
+        v2.ToImage(),
+        v2.Resize(int(round(resolution / crop_pct)), interpolation=InterpolationMode(interpolation), antialias=True),
+        v2.CenterCrop(resolution),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(list(mean or base.mean), list(std or base.std)),
+    ])
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL image as RGB: greyscale, palette (with or without transparency), CMYK, RGBA.
+
+    Transparent pixels are composited on white rather than showing whatever colour they hide.
+    """
+    if image.mode == "RGB":
+        return image
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit/float greyscale: rescale to 8 bits before converting.
+        import numpy as np
+
+        array = np.asarray(image, dtype=np.float64)
+        lo, hi = float(array.min()), float(array.max())
+        array = (array - lo) / (hi - lo) * 255 if hi > lo else array * 0
+        image = Image.fromarray(array.astype("uint8"), "L")
+    return image.convert("RGB")
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Open an image file as RGB; a file that is not a readable image raises ValueError naming it."""
+    from PIL import UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return to_rgb(image)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"{path}: not a readable image ({exc})") from None
