@@ -73,8 +73,7 @@ def _fit_head_and_stem(model: nn.Module, state: dict[str, torch.Tensor], target:
             f"{target['classifier.weight'].shape[0]} classes: the classifier keeps its fresh initialisation",
             stacklevel=3,
         )
-        state.pop("classifier.weight")
-        state.pop("classifier.bias", None)
+        state["classifier.weight"], state["classifier.bias"] = target["classifier.weight"], target["classifier.bias"]
     # TF/Keras files have no BN batch counters; they carry no information, start them at 0.
     for key in target:
         if key.endswith("num_batches_tracked") and key not in state and key.replace("num_batches_tracked", "weight") in state:
