@@ -71,10 +71,11 @@ def eval_transform(
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
     if not 0 < crop_pct <= 1:
         raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
+    # Resize/crop before ToImage: PIL images are then resized by PIL, exactly like torchvision's presets.
     return v2.Compose([
-        v2.ToImage(),
         v2.Resize(int(round(resolution / crop_pct)), interpolation=InterpolationMode(interpolation), antialias=True),
         v2.CenterCrop(resolution),
+        v2.ToImage(),
         v2.ToDtype(torch.float32, scale=True),
         v2.Normalize(list(mean or base.mean), list(std or base.std)),
     ])

