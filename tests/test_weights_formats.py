@@ -154,3 +154,12 @@ def test_registry_covers_every_model():
         assert list_weights(name), name
     for name in ("lite0", "lite1", "lite2"):
         assert local_package_file(get_weight_set(name)).is_file()
+
+
+def test_backbone_only_file_keeps_fresh_classifier(tmp_path):
+    ref = effnet.create_model("lite0", weights="lite0")
+    state = {k: v for k, v in ref.state_dict().items() if not k.startswith("classifier.")}
+    torch.save(state, tmp_path / "notop.pth")
+    with pytest.warns(UserWarning, match="no classifier"):
+        model = effnet.create_model("lite0", weights=str(tmp_path / "notop.pth"))
+    assert torch.equal(model.head.conv.weight, ref.head.conv.weight)

@@ -26,7 +26,14 @@ def run(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise ValueError(f"--top must be >= 1, got {args.top}")
     ws = get_weight_set(args.weights)
-    name = args.model or (ws.model if ws else "lite0")
+    name = args.model or (ws.model if ws else None)
+    if name is None:
+        from effnet.weights import read_weights
+
+        looks_like = read_weights(args.weights).looks_like
+        if not looks_like:
+            raise ValueError(f"cannot tell which model {args.weights} is for; pass --model NAME")
+        name = looks_like[0]
     model = create_model(name, weights=args.weights).eval()
     transform = eval_transform(args.weights if ws or not args.model else model.config)
     failed = 0

@@ -64,7 +64,14 @@ def _fit_head_and_stem(model: nn.Module, state: dict[str, torch.Tensor], target:
     want = target.get("stem.conv.weight")
     if stem is not None and want is not None and stem.dim() == 4 and stem.shape[1] != want.shape[1]:
         state["stem.conv.weight"] = adapt_stem(stem, want.shape[1])
-    if "classifier.weight" in state and "classifier.weight" not in target:
+    if "classifier.weight" not in state and "classifier.weight" in target and "head.conv.weight" in state:
+        warnings.warn(
+            "the weights have no classifier (a backbone / 'notop' file): the model's classifier keeps its fresh "
+            "initialisation",
+            stacklevel=3,
+        )
+        state["classifier.weight"], state["classifier.bias"] = target["classifier.weight"], target["classifier.bias"]
+    elif "classifier.weight" in state and "classifier.weight" not in target:
         state.pop("classifier.weight")
         state.pop("classifier.bias", None)
     elif "classifier.weight" in state and state["classifier.weight"].shape[0] != target["classifier.weight"].shape[0]:
