@@ -80,7 +80,7 @@ def test_latency_budget_measured_on_this_machine(tmp_path):
     cost = CostModel("latency_ms")
     base_ms = cost(base)
     assert base_ms > 0
-    result = fit_budget(base_ms * 3, "latency_ms", base=base, precision=0.05, phi_max=3)
+    result = fit_budget(base_ms * 3, "latency_ms", base=base, precision=0.25, phi_max=2)
     assert result.metric == "latency_ms"
     assert result.value <= base_ms * 3
     assert result.capped or result.next_value > base_ms * 3

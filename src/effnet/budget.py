@@ -45,6 +45,17 @@ def structure_key(config: ModelConfig) -> tuple:
     )
 
 
+_COSTS: dict[tuple, tuple[int, int]] = {}
+
+
+def structure_cost(config: ModelConfig) -> tuple[int, int]:
+    """(params, MACs) for 1000 classes, counted once per structure in this process."""
+    key = structure_key(config)
+    if key not in _COSTS:
+        _COSTS[key] = model_cost(config)
+    return _COSTS[key]
+
+
 @dataclass
 class CostModel:
     """Measures one metric of a config, caching by structure. ``evaluations`` counts real measurements."""
@@ -76,7 +87,7 @@ class CostModel:
         if self.metric == "latency_ms":
             fn = self.latency_fn or (lambda c: measure_latency_ms(c, self.batch, self.backend, self.num_classes))
             return float(fn(config))
-        params, macs = model_cost(config)
+        params, macs = structure_cost(config)
         return float(macs if self.metric == "macs" else params)
 
 
@@ -200,7 +211,7 @@ def fit_budget(
     k = largest_fitting_index(lambda i: cost(config_at(i)) <= target, n, _guess(target, base_value, metric,
                                                                               alpha, beta, gamma, precision))
     config = config_at(k)
-    params, macs = model_cost(config)
+    params, macs = structure_cost(config)
     nxt = k + 1 if k < n else None
     return BudgetResult(
         phi=config.phi or 0.0,

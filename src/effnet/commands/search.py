@@ -1,0 +1,110 @@
+"""`effnet search DATA`: grid-search alpha, beta, gamma (paper step 1), or run the single-vs-compound study."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from effnet.scaling import ALPHA, BETA, GAMMA
+
+# --data demo shows the mechanics in a few minutes on a CPU: a half-width, half-depth B0 at 32 px, a few
+# dozen steps per candidate, a coarse grid, and training options that suit digits (no flips).
+DEMO_PRESET = dict(resolution=32, width=0.5, depth=0.5, max_steps=40, step=0.2, lr=0.005, optimizer="adamw",
+                   augment="none", flip=False)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "search",
+        help="grid-search compound-scaling coefficients on DATA, or run the single-vs-compound study",
+        description="Paper step 1: train the baseline scaled by phi=1 for every (alpha, beta, gamma) >= 1 with "
+        "alpha*beta^2*gamma^2 ~= FACTOR and rank them by held-out top-1. Results are saved as they come; "
+        "rerunning with the same options resumes.",
+    )
+    p.add_argument("data", nargs="?", help="image folder (train/ and val/, or class folders); or use --data demo")
+    p.add_argument("--data", dest="data_opt", metavar="DATA", help="same as the positional DATA ('demo': digits)")
+    p.add_argument("--out", default=None, help="results folder (default runs/search or runs/study)")
+    p.add_argument("--model", default="b0", help="baseline: a model name or config .json (default b0)")
+    p.add_argument("--resolution", type=int, help="baseline resolution (default: the model's; demo: 32)")
+    p.add_argument("--base-width", type=float, help="baseline width multiplier (default: the model's; demo 0.5)")
+    p.add_argument("--base-depth", type=float, help="baseline depth multiplier (default: the model's; demo 0.5)")
+    p.add_argument("--epochs", type=int, default=1, help="training epochs per candidate (default 1)")
+    p.add_argument("--max-steps", type=int, help="stop each candidate after this many steps (demo: 40)")
+    p.add_argument("--batch-size", type=int, help="batch size (default 32)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the engine's rule)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, help="held-out fraction when DATA has no val/ folder")
+    p.add_argument("--optimizer", help="training optimizer (default: the engine's; demo adamw)")
+    p.add_argument("--augment", choices=["randaugment", "autoaugment", "none"], help="augmentation (demo: none)")
+    p.add_argument("--no-flip", action="store_true", help="no horizontal flips (always off for the demo digits)")
+    p.add_argument("--workers", type=int, default=0, help="data-loading workers")
+    p.add_argument("--factor", type=float, default=2.0, help="target alpha*beta^2*gamma^2 (default 2)")
+    p.add_argument("--tolerance", type=float, default=0.05, help="relative tolerance on the factor (default 0.05)")
+    p.add_argument("--step", type=float, help="grid step of each coefficient (default 0.05; demo 0.2)")
+    p.add_argument("--max-coefficient", type=float, default=2.0, help="largest alpha/beta/gamma tried (default 2)")
+    p.add_argument("--max-candidates", type=int, help="train at most this many, evenly spread over the grid")
+    p.add_argument("--family", type=int, metavar="N", help="then emit the family phi = 1..N of the winner")
+    p.add_argument("--study", choices=["single-vs-compound"], help="run the paper's scaling study instead")
+    p.add_argument("--levels", type=float, nargs="+", default=[1.0, 2.0], help="study: phi levels (default 1 2)")
+    p.add_argument("--alpha", type=float, default=ALPHA, help="study: compound depth coefficient")
+    p.add_argument("--beta", type=float, default=BETA, help="study: compound width coefficient")
+    p.add_argument("--gamma", type=float, default=GAMMA, help="study: compound resolution coefficient")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from effnet.search import Coefficients, SearchSettings
+
+    data = _data(args)
+    demo = data == "demo"
+    preset = DEMO_PRESET if demo else {}
+    options = dict(optimizer=args.optimizer or preset.get("optimizer"), augment=args.augment or preset.get("augment"))
+    if args.no_flip or demo:
+        options["flip"] = False
+    settings = SearchSettings(
+        data=data, model=args.model, resolution=args.resolution or preset.get("resolution"),
+        width=args.base_width or preset.get("width"), depth=args.base_depth or preset.get("depth"),
+        epochs=args.epochs, max_steps=args.max_steps or preset.get("max_steps"), batch_size=args.batch_size or 32,
+        lr=args.lr or preset.get("lr"), seed=args.seed, val_fraction=args.val_fraction, workers=args.workers,
+        train_options={k: v for k, v in options.items() if v is not None},
+    )
+    if args.study:
+        from effnet.study import run_study, study_table
+
+        out = Path(args.out or "runs/study")
+        records, plot = run_study(settings, out, args.levels, Coefficients(args.alpha, args.beta, args.gamma))
+        print()
+        print(study_table(records))
+        print(f"\nplot: {plot}\nresults: {out / 'study.jsonl'}")
+        return 0
+    return _search(args, settings, step=args.step or preset.get("step", 0.05))
+
+
+def _search(args: argparse.Namespace, settings: object, step: float) -> int:
+    from effnet.search import coefficient_grid, family, family_table, run_search, save_family, search_table, spread
+
+    out = Path(args.out or "runs/search")
+    grid = coefficient_grid(args.factor, args.tolerance, step, args.max_coefficient)
+    candidates = spread(grid, args.max_candidates)
+    result = run_search(settings, out, candidates)
+    print()
+    print(search_table(result.ranked))
+    best = result.best
+    print(f"\nbest: alpha {best.alpha:g}, beta {best.beta:g}, gamma {best.gamma:g} "
+          f"(alpha*beta^2*gamma^2 = {best.product:.3f})")
+    print(f"plot: {result.plot_path}\nresults: {result.results_path}")
+    if args.family:
+        rows = family(best, settings.base_config(), range(1, args.family + 1))
+        paths = save_family(rows, out / "family")
+        print(f"\nfamily phi = 1..{args.family} from the best coefficients (configs in {paths[0].parent}):")
+        print(family_table(rows))
+    return 0
+
+
+def _data(args: argparse.Namespace) -> str:
+    if args.data and args.data_opt and args.data != args.data_opt:
+        raise ValueError(f"DATA given twice ({args.data!r} and --data {args.data_opt!r}): give it once")
+    data = args.data or args.data_opt
+    if not data:
+        raise ValueError("no data: give an image folder as DATA, or --data demo for the built-in digits")
+    return data
