@@ -91,3 +91,13 @@ def test_cli_convert(tmp_path, capsys):
     assert main(["convert", str(src), str(tmp_path / "x.safetensors"), "--model", "b0"]) == 2
     assert "looks like lite0" in capsys.readouterr().err
     assert not (tmp_path / "x.safetensors").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tag", ["lite1", "lite2"])
+def test_real_lite1_lite2(tag):
+    model = effnet.create_model(tag, weights=tag).eval()
+    images = [Image.fromarray(getattr(data, n)()) for n in ("chelsea", "coffee")]
+    cat, coffee = classify(model, images, eval_transform(tag), top=5)
+    assert cat[0].name in CATS
+    assert coffee[0].name == "espresso"
