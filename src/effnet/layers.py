@@ -24,9 +24,16 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
 
     The output has ceil(size / stride) positions; the total padding needed for that is split
     with the extra pixel after (right/bottom), which is what makes it asymmetric for stride 2.
+    The clamp at zero is skipped when the kernel covers the stride (always, in EfficientNet):
+    that keeps the formula free of data-dependent branches, so torch.export / ONNX export with a
+    symbolic image size keeps it symbolic instead of baking in (or refusing) one size; writing
+    the output size as ``(size + stride - 1) // stride`` lets the shape solver bound it.
     """
-    out = -(-size // stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    effective = (kernel - 1) * dilation + 1
+    out = (size + stride - 1) // stride
+    total = out * stride - size + effective - stride
+    if effective < stride:
+        total = max(total, 0)
     return total // 2, total - total // 2
 
 

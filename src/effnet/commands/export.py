@@ -1,0 +1,50 @@
+"""``effnet export``: write an ONNX or TorchScript file, checked against PyTorch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a model to ONNX or TorchScript (checked against PyTorch)",
+        description="Export a model; the written file is run on fresh inputs and compared with PyTorch "
+        "(max abs diff of logits must be within --atol) before it is renamed into place.",
+    )
+    p.add_argument("--model", required=True, help="model name (b0..b7, lite0..) or a saved config JSON")
+    p.add_argument("--weights", default=None, help="weight file or registry tag (default: random init)")
+    p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
+    p.add_argument("--dynamic", action="store_true",
+                   help="dynamic batch and image size (33..8192 px; SAME padding stays dynamic)")
+    p.add_argument("--size", type=int, default=None, help="example image size (default: the model's resolution)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    p.add_argument("--num-classes", type=int, default=1000)
+    p.add_argument("--atol", type=float, default=1e-4, help="check tolerance (default 1e-4)")
+    p.add_argument("--no-check", action="store_true", help="skip the check against PyTorch")
+    p.add_argument("-o", "--output", type=Path, default=None, help="output file (default: MODEL.onnx / MODEL.pt)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from effnet.export import ExportCheckError, export_onnx, export_torchscript
+    from effnet.model import create_model
+
+    model = create_model(args.model, weights=args.weights, num_classes=args.num_classes).eval()
+    stem = Path(args.model).stem
+    check = not args.no_check
+    try:
+        if args.format == "onnx":
+            out = args.output or Path(f"{stem}.onnx")
+            result = export_onnx(model, out, dynamic_batch=args.dynamic, dynamic_size=args.dynamic, opset=args.opset,
+                                 check=check, input_size=args.size, atol=args.atol)
+        else:
+            out = args.output or Path(f"{stem}.pt")
+            result = export_torchscript(model, out, dynamic_size=args.dynamic, check=check, input_size=args.size,
+                                        atol=args.atol)
+    except ExportCheckError as exc:
+        print(f"effnet export: check FAILED: {exc}")
+        return 1
+    print(result.summary())
+    return 0
