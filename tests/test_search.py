@@ -7,6 +7,7 @@ the embedded digits.
 import json
 
 import pytest
+import torch
 
 from effnet import create_model
 from effnet.budget import structure_cost
@@ -165,7 +166,16 @@ def test_study_matches_macs_and_scales_one_dimension_each(tmp_path):
     assert again.calls == []
 
 
-def test_tiny_real_search_on_demo_digits(tmp_path):
+@pytest.fixture
+def one_thread():
+    # Two OpenMP threads on a busy 2-core machine (pytest -n 2) run tiny convolutions 10x slower than one.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_tiny_real_search_on_demo_digits(tmp_path, one_thread):
     """End to end with the training engine: 2 candidates, 32 px, a few steps each."""
     settings = SearchSettings(data="demo", resolution=32, width=0.25, depth=0.25, max_steps=4, batch_size=32,
                               lr=0.005, train_options=dict(optimizer="adamw", augment="none", flip=False))
@@ -175,3 +185,16 @@ def test_tiny_real_search_on_demo_digits(tmp_path):
     for r in result.ranked:
         assert 0.0 <= r["top1"] <= 100.0 and r["seconds"] > 0
         assert (tmp_path / "runs" / r["key"]).is_dir()
+
+
+def test_a_diverged_candidate_ranks_last_and_survives_resume(tmp_path):
+    grid = coefficient_grid(step=0.2)[:3]
+
+    def scorer(config, run_dir, settings):
+        return float("nan") if config.name == scaled_config(1.0, grid[0].alpha, grid[0].beta, grid[0].gamma,
+                                                            base=settings.base_config()).name else 50.0
+
+    result = run_search(TINY, tmp_path, grid, train_fn=scorer, log=lambda s: None, plot=False)
+    assert result.ranked[-1]["key"] == grid[0].key and result.best != grid[0]
+    again = run_search(TINY, tmp_path, grid, train_fn=Scorer(), log=lambda s: None, plot=False)
+    assert again.ranked[-1]["key"] == grid[0].key

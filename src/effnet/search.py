@@ -13,6 +13,7 @@ candidates, so an interrupted search resumes where it stopped.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -34,6 +35,7 @@ class SearchSettings:
     resolution: int | None = None
     width: float | None = None
     depth: float | None = None
+    bn_momentum: float | None = None
     epochs: int = 1
     max_steps: int | None = None
     batch_size: int = 32
@@ -44,9 +46,13 @@ class SearchSettings:
     train_options: dict[str, Any] = field(default_factory=dict)
 
     def base_config(self) -> ModelConfig:
-        """The baseline the coefficients are searched on, optionally made smaller (resolution, width, depth)."""
+        """The baseline the coefficients are searched on, optionally made smaller (resolution, width, depth).
+
+        ``bn_momentum`` (PyTorch convention) matters for brief runs: the official 0.01 leaves the running
+        statistics used at evaluation near their initial values for the first few hundred steps.
+        """
         base = get_config(self.model)
-        changes = dict(resolution=self.resolution, width=self.width, depth=self.depth)
+        changes = dict(resolution=self.resolution, width=self.width, depth=self.depth, bn_momentum=self.bn_momentum)
         return base.replace(**{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,20 +65,30 @@ TrainFn = Callable[[ModelConfig, Path, SearchSettings], float]
 
 
 def engine_train_fn(config: ModelConfig, run_dir: Path, settings: SearchSettings) -> float:
-    """Train with :func:`effnet.training.train` and return held-out top-1 of the final weights."""
-    from effnet.training import TrainConfig, train
+    """Train with :func:`effnet.training.train` and return held-out top-1 (%) of the final weights.
 
-    options: dict[str, Any] = dict(progress=False, tensorboard=False, plots=False, quiet=True)
+    ``resume=True`` continues a candidate that was interrupted mid-training from its last checkpoint
+    (a fresh run when there is none). A run whose loss diverges scores NaN and ranks last.
+    """
+    from effnet.training import TrainConfig, TrainingDiverged, train
+
+    options: dict[str, Any] = dict(progress=False, tensorboard=False, plots=False, quiet=True, resume=True,
+                                   keep_checkpoints=1)
     # An EMA with decay 0.9999 barely moves in a few hundred steps; a short search scores the raw weights.
     options["ema"] = False
     options.update(settings.train_options)
-    result = train(
-        TrainConfig(
-            data=settings.data, model=config, epochs=settings.epochs, max_steps=settings.max_steps,
-            batch_size=settings.batch_size, image_size=config.resolution, lr=settings.lr, out_dir=run_dir,
-            seed=settings.seed, workers=settings.workers, val_fraction=settings.val_fraction, **options,
+    if "crop_scale" in options:
+        options["crop_scale"] = tuple(options["crop_scale"])
+    try:
+        result = train(
+            TrainConfig(
+                data=settings.data, model=config, epochs=settings.epochs, max_steps=settings.max_steps,
+                batch_size=settings.batch_size, image_size=config.resolution, lr=settings.lr, out_dir=run_dir,
+                seed=settings.seed, workers=settings.workers, val_fraction=settings.val_fraction, **options,
+            )
         )
-    )
+    except TrainingDiverged:
+        return math.nan
     return float(result.final_top1)
 
 
@@ -189,6 +205,7 @@ def evaluate(
                   params=params, macs=macs, top1=top1, seconds=round(time.perf_counter() - start, 2),
                   config=config.to_dict())
     store.add(record)
+    log(f"  {key}: top-1 {top1:.2f} in {record['seconds']:.0f} s")
     return record
 
 
@@ -236,8 +253,9 @@ def run_search(
 
 
 def rank(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Best accuracy first; among equals, the cheaper model first."""
-    return sorted(records, key=lambda r: (-r["top1"], r["macs"], r["key"]))
+    """Best accuracy first; among equals, the cheaper model first; failed (NaN) runs last."""
+    return sorted(records, key=lambda r: (math.isnan(r["top1"]), -r["top1"] if not math.isnan(r["top1"]) else 0,
+                                          r["macs"], r["key"]))
 
 
 def search_table(ranked: list[dict[str, Any]]) -> str:
