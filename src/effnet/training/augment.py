@@ -23,6 +23,7 @@ def train_transform(
     layers: int = 2,
     flip: bool = True,
     scale: tuple[float, float] = (0.08, 1.0),
+    model: Any = None,  # noqa: ANN401 - config/weights whose normalisation to use
 ) -> Any:  # noqa: ANN401 - a torchvision transform
     """Random-resized crop, optional flip, RandAugment/AutoAugment, then normalise."""
     if augment not in AUGMENTS:
@@ -34,30 +35,24 @@ def train_transform(
         steps.append(T.RandAugment(num_ops=layers, magnitude=magnitude))
     elif augment == "autoaugment":
         steps.append(T.AutoAugment(T.AutoAugmentPolicy.IMAGENET))
-    steps += [T.ToTensor(), T.Normalize(MEAN, STD)]
+    mean, std = normalisation(model)
+    steps += [T.ToTensor(), T.Normalize(mean, std)]
     return T.Compose(steps)
 
 
-def eval_transform(size: int, crop_pct: float | None = None) -> Any:  # noqa: ANN401 - a torchvision transform
-    """Bicubic resize to ``size / crop_pct``, centre crop ``size``, normalise.
+def normalisation(model: Any = None) -> tuple[tuple[float, ...], tuple[float, ...]]:  # noqa: ANN401
+    """Mean and std for a model config / weight set (Lite: 127/128), via :mod:`effnet.transforms`."""
+    if model is None:
+        return MEAN, STD
+    from effnet.transforms import preprocessing_for
 
-    Uses :func:`effnet.transforms.eval_transform` (the preprocessing that belongs to the
-    weights) when that module is present; this local version follows the same spec numbers.
-    """
-    try:
-        from effnet.transforms import eval_transform as weights_eval_transform  # type: ignore[attr-defined]
-    except ImportError:
-        weights_eval_transform = None
-    if weights_eval_transform is not None:
-        try:
-            return weights_eval_transform(size, crop_pct=crop_pct) if crop_pct else weights_eval_transform(size)
-        except TypeError:
-            pass
-    crop_pct = crop_fraction(size) if crop_pct is None else crop_pct
-    resize = int(round(size / crop_pct))
-    return T.Compose([
-        T.Resize(resize, interpolation=T.InterpolationMode.BICUBIC),
-        T.CenterCrop(size),
-        T.ToTensor(),
-        T.Normalize(MEAN, STD),
-    ])
+    pre = preprocessing_for(model)
+    return tuple(pre.mean), tuple(pre.std)
+
+
+def eval_transform(size: int, model: Any = None, crop_pct: float | None = None) -> Any:  # noqa: ANN401
+    """Bicubic resize to ``size / crop_pct``, centre crop ``size``, normalise: the preprocessing that
+    belongs to ``model`` (a config, weight file or registry tag), from :func:`effnet.transforms.eval_transform`."""
+    from effnet.transforms import eval_transform as weights_eval_transform
+
+    return weights_eval_transform(model, resolution=size, crop_pct=crop_pct or crop_fraction(size))

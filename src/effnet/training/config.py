@@ -35,6 +35,7 @@ class TrainConfig:
     freeze_backbone: bool = False
     dropout: float | None = None
     drop_connect: float | None = None
+    bn_momentum: float | None = None  # PyTorch convention; None keeps the model's (0.01 = TF 0.99)
     # optimiser and schedule
     optimizer: str = "rmsprop_tf"
     momentum: float = 0.9
@@ -61,6 +62,7 @@ class TrainConfig:
     sync_bn: bool = False
     freeze_bn: bool = False  # BN layers use running statistics while training
     deterministic: bool = False
+    threads: int | None = None  # torch intra-op threads; None keeps torch's default
     # checkpoints and output
     checkpoint_every_steps: int | None = None
     keep_checkpoints: int = 3
@@ -100,3 +102,6 @@ class TrainResult:
     skipped_files: list[str] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
     evaluated_ema: bool = False
+    weights_file: Path | None = None  # the evaluated weights (EMA if on) as safetensors, for --weights
+    model: Any = None  # the trained nn.Module (raw weights, not the EMA)
+    ema_model: Any = None  # the EMA copy, when EMA is on

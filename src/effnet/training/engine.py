@@ -70,10 +70,12 @@ class _Run:
         self.cfg, self.info, self.device = cfg, info, info.device
         if cfg.batch_size % info.world_size:
             raise ValueError(f"batch size {cfg.batch_size} (global) must divide evenly over {info.world_size} processes")
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         seed_everything(cfg.seed + info.rank)  # ranks differ in dropout masks, like separate GPUs
-        self.model_config = resolve_model_config(cfg.model, cfg.dropout, cfg.drop_connect)
+        self.model_config = resolve_model_config(cfg.model, cfg.dropout, cfg.drop_connect, cfg.bn_momentum)
         self.image_size = cfg.image_size or self.model_config.resolution
         self.run_dir = Path(cfg.out_dir) if cfg.out_dir else default_run_dir(self.model_config.name)
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -98,10 +100,10 @@ class _Run:
         splits = data.find_splits(root, cfg.val_fraction, cfg.seed)
         train_tf = augment.train_transform(
             self.image_size, cfg.augment, cfg.randaugment_magnitude, cfg.randaugment_layers, cfg.flip,
-            tuple(cfg.crop_scale),
+            tuple(cfg.crop_scale), model=self._preprocessing_source(),
         )
         train_ds = data.ImageFiles(splits.train, train_tf)
-        val_ds = data.ImageFiles(splits.val, augment.eval_transform(self.image_size))
+        val_ds = data.ImageFiles(splits.val, augment.eval_transform(self.image_size, self._preprocessing_source()))
         train_sampler = ShardedEpochSampler(len(train_ds), info, cfg.seed, shuffle=True, pad=True)
         val_sampler = ShardedEpochSampler(len(val_ds), info, cfg.seed, shuffle=False, pad=False)
         per_rank = cfg.batch_size // info.world_size
@@ -114,6 +116,10 @@ class _Run:
                          generator=torch.Generator().manual_seed(cfg.seed), **common)
         skipped = [f"{path}: {reason}" for path, reason in splits.skipped]
         return _Loaders(train, val, train_sampler, splits.classes, skipped)
+
+    def _preprocessing_source(self) -> Any:  # noqa: ANN401
+        """Normalisation follows the pretrained weights when given, else the model family."""
+        return str(self.cfg.weights) if self.cfg.weights else self.model_config
 
     def _amp(self) -> tuple[torch.dtype | None, bool]:
         mode = self.cfg.amp
@@ -330,7 +336,9 @@ class _Run:
             torch.distributed.all_gather_object(gathered, skipped)
             skipped = [s for part in gathered for s in part]
         skipped = list(dict.fromkeys(skipped))
-        plots = []
+        plots, weights_file = [], None
+        if info.is_main:
+            weights_file = self._export_weights()
         if info.is_main and self.history:
             if self.cfg.plots:
                 plots = report.save_plots(self.history, self.run_dir)
@@ -349,6 +357,24 @@ class _Run:
             images_per_sec=float(np.mean(ips_values)) if ips_values else math.nan,
             checkpoint=self.last_checkpoint, steps=self.step, elapsed_s=elapsed,
             classes=self.loaders.classes, skipped_files=skipped, plots=plots, evaluated_ema=self.ema is not None,
+            weights_file=weights_file, model=self.model, ema_model=self.ema.module if self.ema else None,
         )
+
+    def _export_weights(self) -> Path:
+        """``model.safetensors`` (the evaluated weights), ``model_config.json`` and ``classes.json``."""
+        import json
+
+        from safetensors.torch import save_file
+
+        model = self.ema.module if self.ema else self.model
+        state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+        path = self.run_dir / "model.safetensors"
+        tmp = path.with_suffix(".safetensors.tmp")
+        save_file(state, str(tmp), metadata={"format": "effnet", "classes": json.dumps(self.loaders.classes),
+                                             "image_size": str(self.image_size)})
+        tmp.replace(path)
+        self.model_config.save(self.run_dir / "model_config.json")
+        (self.run_dir / "classes.json").write_text(json.dumps(self.loaders.classes, indent=1) + "\n")
+        return path
 
 
