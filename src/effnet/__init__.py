@@ -1,16 +1,21 @@
 """effnet: the EfficientNet family (Tan & Le, 2019) on PyTorch."""
 
-from effnet.config import ModelConfig, Stage, get_config, list_models
-from effnet.model import EfficientNet, create_model
-from effnet.scaling import scaled_config
+__version__ = "0.1.0"
+
+from effnet.config import ModelConfig, Stage, get_config, list_models  # noqa: E402
+from effnet.model import EfficientNet, create_model  # noqa: E402
+from effnet.scaling import scaled_config  # noqa: E402
+from effnet.transforms import eval_transform  # noqa: E402
+from effnet.weights import load_weights  # noqa: E402
 
 __all__ = [
     "EfficientNet",
     "ModelConfig",
     "Stage",
     "create_model",
+    "eval_transform",
     "get_config",
     "list_models",
+    "load_weights",
     "scaled_config",
 ]
-__version__ = "0.1.0"

@@ -22,4 +22,8 @@ def run(args: argparse.Namespace) -> int:
     print(family_table())
     _section("The B0 baseline (paper Table 1)")
     print(stages_text("b0"))
+    _section("Real photos classified with the real ImageNet EfficientNet-Lite0 weights (top 5)")
+    from effnet.predict import run_demo as classify_photos
+
+    classify_photos("lite0", top=5)
     return 0
