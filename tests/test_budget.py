@@ -4,6 +4,7 @@ import math
 import random
 
 import pytest
+import torch
 
 from effnet.budget import CostModel, fit_budget, largest_fitting_index, structure_key
 from effnet.config import get_config
@@ -75,7 +76,16 @@ def test_latency_budget_with_an_injected_noisy_clock():
     assert fake_latency(result.config) == result.value
 
 
-def test_latency_budget_measured_on_this_machine(tmp_path):
+@pytest.fixture
+def one_thread():
+    # Two OpenMP threads on a busy 2-core machine (pytest -n 2) time tiny models 10x slower than one.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_latency_budget_measured_on_this_machine(one_thread):
     base = get_config("b0").replace(name="tiny", resolution=32, width=0.5, depth=0.5)
     cost = CostModel("latency_ms")
     base_ms = cost(base)

@@ -317,7 +317,7 @@ def plot_search(ranked: list[dict[str, Any]], path: Path) -> Path:
         ax.scatter([best["macs"] / 1e6], [best["top1"]], marker="*", s=250, color="tab:red", label="best")
         ax.legend()
     ax.set_xlabel("MMACs (phi = 1)")
-    ax.set_ylabel("held-out top-1")
+    ax.set_ylabel("held-out top-1 (%)")
     ax.set_title("Coefficient search: alpha/beta/gamma candidates")
     ax.grid(alpha=0.3)
     return save_figure(fig, path)

@@ -126,7 +126,7 @@ def plot_study(records: list[dict[str, Any]], path: Path) -> Path:
         ax.plot([r["macs"] / 1e6 for r in points], [r["top1"] for r in points], styles[method], label=method,
                 markersize=10 if method == "compound" else 6)
     ax.set_xlabel("MMACs")
-    ax.set_ylabel("held-out top-1")
+    ax.set_ylabel("held-out top-1 (%)")
     ax.set_title("Scaling up the baseline: single dimension vs compound")
     ax.grid(alpha=0.3)
     ax.legend()
