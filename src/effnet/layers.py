@@ -7,16 +7,62 @@ MobileNetV2 with squeeze-and-excitation added, Swish activations, and stochastic
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 from effnet.scaling import BlockSpec
 
+#: Use the memory-efficient autograd functions below in training (switch off to compare with plain autograd).
+MEMORY_EFFICIENT = True
+#: Run convolutions on NHWC (channels_last) activations; values are unchanged, only the layout.
+CHANNELS_LAST = True
+
+
+def _memory_efficient(x: torch.Tensor) -> bool:
+    return MEMORY_EFFICIENT and x.requires_grad and torch.is_grad_enabled() and not torch.compiler.is_compiling()
+
+
+class _SwishFn(torch.autograd.Function):
+    """x * sigmoid(x) that saves only its input; the backward pass recomputes sigmoid(x)."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return F.silu(x)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        sig = torch.sigmoid(x)
+        return grad * sig * (1 + x * (1 - sig))
+
+
+def swish(x: torch.Tensor) -> torch.Tensor:
+    """Memory-efficient Swish when gradients are needed (custom autograd), plain SiLU otherwise."""
+    return _SwishFn.apply(x) if _memory_efficient(x) else F.silu(x)
+
+
+class Swish(nn.SiLU):
+    """Swish whose autograd graph keeps only the input (no sigmoid or output copy).
+
+    Subclasses nn.SiLU so code that looks for SiLU still finds it; ``inplace`` is honoured
+    in inference, where nothing needs to be kept.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _memory_efficient(x):
+            return _SwishFn.apply(x)
+        return F.silu(x, inplace=self.inplace)
+
 
 def make_activation(name: str) -> nn.Module:
     """``swish`` is x * sigmoid(x) (torch's SiLU); ``relu6`` is used by EfficientNet-Lite."""
-    return nn.SiLU(inplace=True) if name == "swish" else nn.ReLU6(inplace=True)
+    return Swish(inplace=True) if name == "swish" else nn.ReLU6(inplace=True)
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
@@ -86,6 +132,13 @@ class ConvBNAct(nn.Sequential):
         self.bn = nn.BatchNorm2d(out_ch, eps=bn_eps, momentum=bn_momentum)
         self.act = make_activation(activation) if activation else nn.Identity()
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # NHWC is oneDNN's native layout: depthwise convs, BN and Swish run about twice as fast
+        # on it. Converting once at the stem is enough; later layers keep the layout (no-op check).
+        if CHANNELS_LAST and x.dim() == 4 and not x.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)
+        return super().forward(x)
+
 
 class SqueezeExcite(nn.Module):
     """Channel attention: pool -> 1x1 reduce + Swish -> 1x1 expand + sigmoid -> rescale.
@@ -102,7 +155,30 @@ class SqueezeExcite(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = x.mean((2, 3), keepdim=True)
         scale = self.expand(self.act(self.reduce(scale)))
+        if _memory_efficient(x):
+            return _GateFn.apply(x, scale)
         return x * scale.sigmoid()
+
+
+class _GateFn(torch.autograd.Function):
+    """x * sigmoid(g) for a per-channel gate g, saving only x and the (tiny) gate logits.
+
+    Plain autograd would also keep sigmoid(g) and, for the broadcast, nothing smaller; the gain
+    is mostly that no full-size intermediate is created in the backward of the broadcast mul.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, g)
+        return x * torch.sigmoid(g)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, g = ctx.saved_tensors
+        sig = torch.sigmoid(g)
+        grad_x = grad * sig
+        grad_g = (grad * x).sum((2, 3), keepdim=True) * sig * (1 - sig)
+        return grad_x, grad_g.to(g.dtype)
 
 
 def drop_connect(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
@@ -129,6 +205,28 @@ class DropConnect(nn.Module):
         return f"rate={self.rate:.4f}"
 
 
+@contextlib.contextmanager
+def _frozen_bn_stats(module: nn.Module) -> Iterator[None]:
+    """BatchNorm layers of ``module`` normalise with batch statistics but leave running ones unchanged."""
+    bns = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (momentum, tracked) in zip(bns, saved, strict=True):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(tracked)
+
+
+def set_grad_checkpointing(model: nn.Module, enable: bool = True) -> None:
+    """Per-block activation checkpointing for every MBConv in ``model`` (training memory for compute)."""
+    for m in model.modules():
+        if isinstance(m, MBConv):
+            m.grad_checkpointing = enable
+
+
 class MBConv(nn.Module):
     """Mobile inverted bottleneck: [expand 1x1] -> depthwise kxk -> [SE] -> project 1x1 (+ shortcut).
 
@@ -152,9 +250,23 @@ class MBConv(nn.Module):
         self.project = ConvBNAct(hidden, spec.out_channels, 1, activation=None, **bn)
         self.has_shortcut = spec.has_shortcut
         self.drop_connect = DropConnect(spec.drop_connect) if spec.has_shortcut else nn.Identity()
+        self.grad_checkpointing = False
+
+    def _checkpoint_contexts(self) -> tuple[contextlib.AbstractContextManager, contextlib.AbstractContextManager]:
+        return contextlib.nullcontext(), _frozen_bn_stats(self)
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(self.se(self.dw(self.expand(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.project(self.se(self.dw(self.expand(x))))
+        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+            # Keep only the block input; the branch is recomputed in the backward pass. The
+            # recomputation runs with BN momentum 0 so running statistics are updated only once.
+            out = torch.utils.checkpoint.checkpoint(
+                self._branch, x, use_reentrant=False, context_fn=self._checkpoint_contexts
+            )
+        else:
+            out = self._branch(x)
         if self.has_shortcut:
             out = self.drop_connect(out) + x
         return out

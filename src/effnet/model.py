@@ -77,6 +77,12 @@ class EfficientNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each MBConv block in the backward pass instead of keeping its activations."""
+        from effnet.layers import set_grad_checkpointing
+
+        set_grad_checkpointing(self, enable)
+
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier with a freshly initialised one for ``num_classes`` (0 removes it)."""
         if num_classes < 0:

@@ -27,9 +27,13 @@ class TimingStats:
     std_ms: float
     iters: int
     total_s: float
+    samples_ms: tuple[float, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self, samples: bool = False) -> dict[str, Any]:
+        d = asdict(self)
+        if not samples:
+            d.pop("samples_ms")
+        return d
 
     @classmethod
     def from_samples(cls, samples_s: list[float]) -> TimingStats:
@@ -46,6 +50,7 @@ class TimingStats:
             std_ms=statistics.pstdev(ms) if len(ms) > 1 else 0.0,
             iters=len(ms),
             total_s=sum(samples_s),
+            samples_ms=tuple(s * 1e3 for s in samples_s),
         )
 
 

@@ -1,0 +1,230 @@
+"""Side-by-side benchmarks: effnet against torchvision / timm (and ONNX Runtime) in one process.
+
+Every candidate (implementation x backend) is built first, then measured in interleaved rounds
+(round 1: A, B, C ...; round 2: A, B, C ...) so that slow drift of the machine (other jobs, thermal)
+hits all candidates alike; the samples of all rounds are pooled. Memory is the growth of the peak resident
+set (VmHWM) over the warm-up calls, started from a trimmed heap (see :mod:`effnet.benchmem`): it
+includes everything the step allocates (PyTorch tensors, oneDNN scratch, ONNX Runtime's arena).
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from effnet.bench_candidates import BACKENDS, REFERENCES, Candidate, build_candidates
+from effnet.benchmem import PeakRSS
+from effnet.timing import TimingStats
+
+__all__ = ["BACKENDS", "REFERENCES", "BenchConfig", "BenchResult", "run_bench", "matmul_peak_gflops"]
+
+
+@dataclass
+class BenchConfig:
+    model: str = "b0"
+    batch: int = 32
+    mode: str = "infer"  # or "train"
+    backends: tuple[str, ...] = ("eager",)
+    compare: tuple[str, ...] = ("torchvision",)
+    resolution: int | None = None
+    rounds: int = 3
+    iters: int = 3  # timed calls per round at the large batch
+    latency_iters: int = 10  # timed batch-1 calls per round
+    warmup: int = 2
+    threads: int | None = None
+    num_classes: int = 1000
+    latency: bool = True
+
+    def validate(self) -> None:
+        if self.mode not in ("infer", "train"):
+            raise ValueError(f"--mode must be infer or train, got {self.mode!r}")
+        bad = [b for b in self.backends if b not in BACKENDS[self.mode]]
+        if bad:
+            raise ValueError(f"unknown backend(s) {bad} for mode {self.mode}; choose from {', '.join(BACKENDS[self.mode])}")
+        bad = [r for r in self.compare if r not in REFERENCES]
+        if bad:
+            raise ValueError(f"unknown reference(s) {bad}; choose from {', '.join(REFERENCES)}")
+        if self.batch < 1 or self.rounds < 1 or self.iters < 1:
+            raise ValueError("batch, rounds and iters must all be >= 1")
+
+
+@dataclass
+class Row:
+    impl: str
+    backend: str
+    images_per_s: float
+    batch_ms: TimingStats
+    latency: TimingStats | None
+    peak_mem_mb: float
+    gflops_per_image: float
+    peak_fraction: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["batch_ms"] = self.batch_ms.to_dict()
+        d["latency"] = self.latency.to_dict() if self.latency else None
+        return d
+
+
+@dataclass
+class BenchResult:
+    config: BenchConfig
+    machine: dict[str, Any]
+    rows: list[Row] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def row(self, impl: str, backend: str) -> Row | None:
+        return next((r for r in self.rows if r.impl == impl and r.backend == backend), None)
+
+    def ratios(self) -> list[dict[str, Any]]:
+        """effnet / reference throughput for each backend they share, plus effnet's best vs each reference's best."""
+        out = []
+        for ref in self.config.compare:
+            for backend in self.config.backends:
+                a, b = self.row("effnet", backend), self.row(ref, backend)
+                if a and b:
+                    out.append(_ratio(a, b))
+            mine = [r for r in self.rows if r.impl == "effnet"]
+            theirs = [r for r in self.rows if r.impl == ref]
+            if mine and theirs:
+                out.append(_ratio(max(mine, key=_speed), max(theirs, key=_speed), best=True))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": asdict(self.config),
+            "machine": self.machine,
+            "rows": [r.to_dict() for r in self.rows],
+            "ratios": self.ratios(),
+            "skipped": self.skipped,
+        }
+
+
+def _speed(row: Row) -> float:
+    return row.images_per_s
+
+
+def _ratio(a: Row, b: Row, best: bool = False) -> dict[str, Any]:
+    d = {
+        "effnet": f"{a.impl}/{a.backend}",
+        "reference": f"{b.impl}/{b.backend}",
+        "kind": "best vs best" if best else "same backend",
+        "throughput": a.images_per_s / b.images_per_s,
+        "memory": a.peak_mem_mb / b.peak_mem_mb if b.peak_mem_mb > 0 else float("nan"),
+    }
+    if a.latency and b.latency:
+        d["latency_p50"] = b.latency.p50_ms / a.latency.p50_ms  # > 1 means effnet is faster
+    return d
+
+
+def matmul_peak_gflops(dtype: torch.dtype = torch.float32, n: int = 2048, iters: int = 5) -> float:
+    """Measured square-matmul GFLOP/s on this CPU: the roofline the model paths are compared to."""
+    from effnet.timing import time_callable
+
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    stats = time_callable(lambda: torch.mm(a, b), warmup=2, iters=iters)
+    return 2 * n**3 / (stats.min_ms * 1e-3) / 1e9
+
+
+def describe_machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        "python": platform.python_version(),
+    }
+
+
+def _warm_up(cand: Candidate, cfg: BenchConfig) -> float:
+    """Warm-up calls, from a trimmed heap: their RSS high-water growth is the candidate's peak memory."""
+    with PeakRSS() as peak:
+        for _ in range(max(cfg.warmup, 1)):
+            cand.step()
+    if cfg.latency and cand.step1 is not None:
+        cand.step1()
+    return peak.growth_mb
+
+
+def _measure_round(cand: Candidate, cfg: BenchConfig, samples: dict[str, list[float]]) -> None:
+    from effnet.timing import time_callable
+
+    stats = time_callable(cand.step, warmup=0, iters=cfg.iters)
+    samples.setdefault(cand.key, []).extend(stats.samples_ms)
+    if cfg.latency and cand.step1 is not None:
+        lat = time_callable(cand.step1, warmup=1, iters=cfg.latency_iters)
+        samples.setdefault(cand.key + "@1", []).extend(lat.samples_ms)
+
+
+def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchResult:
+    """Build every candidate, warm each up, then measure them in interleaved rounds."""
+    cfg.validate()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    result = BenchResult(cfg, describe_machine())
+    log(f"measuring matmul peak on {result.machine['threads']} threads ...")
+    result.machine["matmul_peak_gflops_fp32"] = matmul_peak_gflops(torch.float32)
+    result.machine["matmul_peak_gflops_bf16"] = matmul_peak_gflops(torch.bfloat16)
+    cands, result.skipped = build_candidates(cfg, log)
+    mem: dict[str, float] = {}
+    for cand in cands:
+        log(f"warming up {cand.key} ...")
+        mem[cand.key] = _warm_up(cand, cfg)
+    samples: dict[str, list[float]] = {}
+    for r in range(cfg.rounds):
+        for cand in cands:
+            log(f"round {r + 1}/{cfg.rounds}: {cand.key}")
+            _measure_round(cand, cfg, samples)
+    for cand in cands:
+        batch_stats = TimingStats.from_samples([ms / 1e3 for ms in samples[cand.key]])
+        lat_key = cand.key + "@1"
+        latency = TimingStats.from_samples([ms / 1e3 for ms in samples[lat_key]]) if lat_key in samples else None
+        ips = cfg.batch / (batch_stats.p50_ms / 1e3)
+        peak_key = "matmul_peak_gflops_bf16" if cand.bf16 else "matmul_peak_gflops_fp32"
+        result.rows.append(Row(
+            impl=cand.impl, backend=cand.backend, images_per_s=ips, batch_ms=batch_stats, latency=latency,
+            peak_mem_mb=mem[cand.key], gflops_per_image=cand.gflops_per_image,
+            peak_fraction=ips * cand.gflops_per_image / result.machine[peak_key],
+        ))
+    return result
+
+
+def markdown_table(result: BenchResult) -> str:
+    """The rows and the effnet/reference ratios as GitHub markdown."""
+    cfg = result.config
+    lines = [
+        f"Model {cfg.model}, mode {cfg.mode}, batch {cfg.batch}, {result.machine['threads']} threads; "
+        f"matmul peak {result.machine['matmul_peak_gflops_fp32']:.0f} GFLOP/s fp32, "
+        f"{result.machine['matmul_peak_gflops_bf16']:.0f} bf16.",
+        "",
+        "| implementation | backend | images/s | batch ms p50 | b=1 p50 ms | b=1 p90 ms | peak mem MB | % of matmul peak |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result.rows:
+        p50 = f"{r.latency.p50_ms:.1f}" if r.latency else "-"
+        p90 = f"{r.latency.p90_ms:.1f}" if r.latency else "-"
+        lines.append(f"| {r.impl} | {r.backend} | {r.images_per_s:.1f} | {r.batch_ms.p50_ms:.0f} | {p50} | {p90} | "
+                     f"{r.peak_mem_mb:.0f} | {100 * r.peak_fraction:.1f} |")
+    ratios = result.ratios()
+    if ratios:
+        lines += ["", "| effnet | reference | kind | throughput ratio | b=1 latency ratio | memory ratio |",
+                  "|---|---|---|---:|---:|---:|"]
+        for d in ratios:
+            lat = f"{d['latency_p50']:.2f}x" if "latency_p50" in d else "-"
+            lines.append(f"| {d['effnet']} | {d['reference']} | {d['kind']} | {d['throughput']:.2f}x | {lat} | "
+                         f"{d['memory']:.2f}x |")
+    for key, why in result.skipped.items():
+        lines.append(f"\nskipped {key}: {why}")
+    return "\n".join(lines)

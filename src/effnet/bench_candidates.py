@@ -1,0 +1,176 @@
+"""The things ``effnet bench`` measures: one callable per (implementation, backend).
+
+effnet's backends use :func:`effnet.optimize_for_inference` (BN folded); the references get the
+generic equivalent (channels_last, bf16 weights, torch.compile, their own ONNX export), never
+effnet's rewrites. All models get the same treatment of their random weights: BatchNorm
+statistics are calibrated on random data so activations have realistic magnitudes (fresh
+running statistics give near-zero, even denormal, activations, which run at different speeds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BACKENDS = {
+    "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime"),
+    "train": ("eager", "channels_last", "bf16", "checkpoint", "compile"),
+}
+REFERENCES = ("torchvision", "timm")
+CL = torch.channels_last
+
+
+@dataclass
+class Candidate:
+    impl: str
+    backend: str
+    step: Callable[[], Any]
+    step1: Callable[[], Any] | None
+    gflops_per_image: float
+    bf16: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.impl}/{self.backend}"
+
+
+def calibrate_bn(model: nn.Module, resolution: int, batches: int = 2, seed: int = 0) -> nn.Module:
+    """Set BatchNorm running statistics to those of random inputs (cumulative over ``batches``)."""
+    gen = torch.Generator().manual_seed(seed)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            model(torch.randn(4, 3, resolution, resolution, generator=gen))
+    for m in bns:
+        m.momentum = 0.1
+    return model.eval()
+
+
+def build_model(impl: str, name: str, num_classes: int) -> nn.Module:
+    """A randomly initialised model of architecture ``name`` (b0..b7) from ``impl``."""
+    if impl == "effnet":
+        from effnet.model import create_model
+
+        return create_model(name, num_classes=num_classes)
+    variant = name if name.startswith("b") else None
+    if variant is None or not variant[1:].isdigit():
+        raise ValueError(f"references exist only for b0..b7, not {name!r}; drop --compare")
+    if impl == "torchvision":
+        import torchvision
+
+        return getattr(torchvision.models, f"efficientnet_{variant}")(num_classes=num_classes)
+    if impl == "timm":
+        import timm
+
+        return timm.create_model(f"efficientnet_{variant}", num_classes=num_classes)
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
+def _infer_runner(impl: str, backend: str, model: nn.Module) -> tuple[Callable[[torch.Tensor], Any], bool]:
+    """(function of an fp32 NCHW batch, runs in bf16) for one inference backend."""
+    from effnet.inference import optimize_for_inference
+
+    if backend == "eager":
+        return model, False
+    if backend == "onnxruntime":
+        return _onnx_runner(impl, model), False
+    bf16 = backend == "bf16"
+    if impl == "effnet":
+        return optimize_for_inference(model, dtype=torch.bfloat16 if bf16 else None, compile=backend == "compile"), bf16
+    # References: the same generic rewrites minus BN folding, which is effnet's own.
+    model = optimize_for_inference(model, fold_bn=False, dtype=torch.bfloat16 if bf16 else None,
+                                   compile=backend == "compile")
+    return model, bf16
+
+
+def _onnx_runner(impl: str, model: nn.Module) -> Callable[[torch.Tensor], Any]:
+    from effnet.export import onnx_session
+
+    path = Path(tempfile.mkdtemp(prefix="effnet-bench-")) / f"{impl}.onnx"
+    if impl == "effnet":
+        from effnet.export import export_onnx
+
+        export_onnx(model, path, dynamic_batch=True, check=False, input_size=model.config.resolution)
+    else:
+        res = 224
+        example = torch.randn(2, 3, res, res)
+        with contextlib.redirect_stdout(None):
+            program = torch.onnx.export(model, (example,), dynamo=True, opset_version=18,
+                                        dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},))
+        program.save(str(path))
+    session = onnx_session(path)
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x.numpy()})[0]
+
+
+def _train_step(impl: str, backend: str, model: nn.Module, x: torch.Tensor) -> tuple[Callable[[], Any], bool]:
+    model.train()
+    if backend in ("channels_last", "bf16", "checkpoint", "compile"):
+        model = model.to(memory_format=CL)
+        x = x.contiguous(memory_format=CL)
+    if backend == "checkpoint":
+        if not hasattr(model, "set_grad_checkpointing"):
+            raise ValueError(f"{impl} has no per-stage activation checkpointing")
+        model.set_grad_checkpointing(True)
+    forward = torch.compile(model) if backend == "compile" else model
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    y = torch.randint(0, 10, (x.shape[0],), generator=torch.Generator().manual_seed(0))
+    bf16 = backend == "bf16"
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(forward(x), y)
+        loss.backward()
+        opt.step()
+
+    return step, bf16
+
+
+def build_candidates(cfg: Any, log: Callable[[str], None]) -> tuple[list[Candidate], dict[str, str]]:  # noqa: ANN401
+    """Every (implementation, backend) of ``cfg`` that can run here; the rest with the reason."""
+    from effnet.config import get_config
+    from effnet.flops import model_cost
+
+    resolution = cfg.resolution or get_config(cfg.model).resolution
+    gflops = 2 * model_cost(cfg.model, resolution)[1] / 1e9 * (3 if cfg.mode == "train" else 1)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(cfg.batch, 3, resolution, resolution, generator=gen)
+    x1 = torch.randn(1, 3, resolution, resolution, generator=gen)
+    cands, skipped = [], {}
+    for impl in ("effnet", *cfg.compare):
+        for backend in cfg.backends:
+            log(f"building {impl}/{backend} ...")
+            torch.manual_seed(0)
+            try:
+                model = calibrate_bn(build_model(impl, cfg.model, cfg.num_classes), resolution)
+                if cfg.mode == "infer":
+                    run, bf16 = _infer_runner(impl, backend, model)
+                    cands.append(Candidate(impl, backend, _no_grad(run, x), _no_grad(run, x1), gflops, bf16))
+                else:
+                    step, bf16 = _train_step(impl, backend, model, x)
+                    cands.append(Candidate(impl, backend, step, None, gflops, bf16))
+            except (ValueError, RuntimeError, ImportError) as exc:
+                skipped[f"{impl}/{backend}"] = str(exc).splitlines()[0][:200]
+                log(f"skipping {impl}/{backend}: {skipped[f'{impl}/{backend}']}")
+    return cands, skipped
+
+
+def _no_grad(run: Callable[[torch.Tensor], Any], x: torch.Tensor) -> Callable[[], Any]:
+    def call() -> Any:  # noqa: ANN401
+        with torch.inference_mode():
+            return run(x)
+
+    return call

@@ -1,0 +1,56 @@
+"""``effnet bench``: effnet against torchvision / timm, measured side by side in one run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="throughput, latency and memory of effnet vs torchvision/timm",
+        description="Builds every implementation x backend, warms each up, then times them in interleaved "
+        "rounds and prints images/s, batch-1 latency p50/p90, peak memory (RSS high-water growth), the "
+        "fraction of the measured matmul peak, and effnet/reference ratios.",
+    )
+    p.add_argument("--model", default="b0")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--mode", choices=("infer", "train"), default="infer")
+    p.add_argument("--backend", type=_csv, default=("eager",),
+                   help="comma list; infer: eager,channels_last,bf16,compile,onnxruntime; "
+                   "train: eager,channels_last,bf16,checkpoint,compile")
+    p.add_argument("--compare", type=_csv, default=("torchvision",), help="comma list of torchvision,timm (or 'none')")
+    p.add_argument("--resolution", type=int, default=None)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved measuring rounds (default 3)")
+    p.add_argument("--iters", type=int, default=3, help="timed batches per round (default 3)")
+    p.add_argument("--latency-iters", type=int, default=10, help="timed batch-1 calls per round (default 10)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--no-latency", action="store_true", help="skip the batch-1 latency measurement")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--markdown", action="store_true", help="print a markdown table (the default output)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from effnet.bench import BenchConfig, markdown_table, run_bench
+
+    compare = () if args.compare == ("none",) else args.compare
+    cfg = BenchConfig(
+        model=args.model, batch=args.batch, mode=args.mode, backends=args.backend, compare=compare,
+        resolution=args.resolution, rounds=args.rounds, iters=args.iters, latency_iters=args.latency_iters,
+        warmup=args.warmup, threads=args.threads, latency=not args.no_latency and args.mode == "infer",
+    )
+    quiet = args.json
+    result = run_bench(cfg, log=(lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr)))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    if args.markdown or not args.json:
+        print(markdown_table(result))
+    return 0

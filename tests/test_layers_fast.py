@@ -1,0 +1,94 @@
+"""Memory-efficient Swish / SE gate and per-block checkpointing: same numbers as plain autograd."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+
+import effnet.layers as layers
+from effnet import create_model
+from effnet.flops import model_cost
+
+
+def test_swish_gradient_equals_autograd_silu():
+    x = torch.randn(4, 8, 5, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(layers._SwishFn.apply, (x,))
+    g = torch.randn_like(x)
+    (mine,) = torch.autograd.grad(layers.swish(x), x, g)
+    (plain,) = torch.autograd.grad(F.silu(x), x, g)
+    torch.testing.assert_close(mine, plain, rtol=1e-12, atol=1e-12)
+
+
+def test_swish_saves_only_its_input():
+    x = torch.randn(2, 3, 4, 4, requires_grad=True)
+    y = layers.swish(x * 1.0)
+    assert isinstance(y.grad_fn, torch.autograd.function.BackwardCFunction)
+    saved = y.grad_fn.saved_tensors
+    assert len(saved) == 1 and saved[0].shape == x.shape
+
+
+def test_se_gate_gradient_equals_plain_broadcast_mul():
+    x = torch.randn(3, 6, 7, 5, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(3, 6, 1, 1, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(layers._GateFn.apply, (x, g))
+    up = torch.randn(3, 6, 7, 5, dtype=torch.float64)
+    mine = torch.autograd.grad(layers._GateFn.apply(x, g), (x, g), up)
+    plain = torch.autograd.grad(x * g.sigmoid(), (x, g), up)
+    for a, b in zip(mine, plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def _train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    torch.manual_seed(1)  # same drop-connect / dropout masks in every variant
+    model.train()
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(x), y).backward()
+    return {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def _tiny(**kw: object) -> torch.nn.Module:
+    """float64, so the comparison is not swamped by float32 rounding in BatchNorm's backward."""
+    torch.manual_seed(0)
+    return create_model("b0", width=0.25, depth=0.34, num_classes=7, drop_connect=0.2, **kw).double()
+
+
+def test_model_gradients_equal_plain_autograd(monkeypatch):
+    model = _tiny()
+    x, y = torch.randn(4, 3, 48, 48, dtype=torch.float64), torch.tensor([0, 3, 6, 1])
+    fast = _train_step(copy.deepcopy(model), x, y)
+    monkeypatch.setattr(layers, "MEMORY_EFFICIENT", False)
+    plain = _train_step(copy.deepcopy(model), x, y)
+    for name in plain:
+        torch.testing.assert_close(fast[name], plain[name], rtol=1e-9, atol=1e-10, msg=name)
+
+
+def test_checkpointing_same_gradients_and_running_stats_updated_once():
+    model = _tiny(padding="same")
+    x, y = torch.randn(4, 3, 47, 45, dtype=torch.float64), torch.tensor([0, 3, 6, 1])
+    plain_model, ckpt_model = copy.deepcopy(model), copy.deepcopy(model)
+    plain = _train_step(plain_model, x, y)
+    ckpt_model.set_grad_checkpointing(True)
+    ckpt = _train_step(ckpt_model, x, y)
+    for name in plain:
+        torch.testing.assert_close(ckpt[name], plain[name], rtol=1e-9, atol=1e-10, msg=name)
+    for (name, a), (_, b) in zip(plain_model.state_dict().items(), ckpt_model.state_dict().items(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7, msg=name)  # BN running stats, counters
+    assert any(not torch.equal(b, model.state_dict()[n]) for n, b in ckpt_model.state_dict().items()
+               if n.endswith("running_mean"))
+
+
+def test_eval_outputs_and_names_unchanged():
+    assert model_cost("b0") == (5288548, 385814752)
+    model = _tiny().eval()
+    x = torch.randn(2, 3, 40, 40, dtype=torch.float64)
+    with torch.no_grad():
+        fast = model(x)
+    plain_se = model.stages[1][0].se
+    feats = torch.randn(2, plain_se.reduce.in_channels, 5, 5, dtype=torch.float64)
+    with torch.no_grad():
+        s = plain_se.expand(F.silu(plain_se.reduce(feats.mean((2, 3), keepdim=True))))
+        torch.testing.assert_close(plain_se(feats), feats * s.sigmoid())
+    assert torch.isfinite(fast).all()
+    assert "stages.1.0.se.reduce.weight" in model.state_dict()
