@@ -3,8 +3,8 @@
 import shutil
 
 import pytest
-from _train_utils import tiny_kwargs, write_digits
 
+from _train_utils import tiny_kwargs, write_digits
 from effnet.training import TrainConfig, train
 from effnet.training.data import demo_dataset, find_splits
 

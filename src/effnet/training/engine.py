@@ -140,6 +140,8 @@ class _Run:
         model.to(self.device)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
+        if cfg.sync_bn and info.enabled and self.device.type != "cuda":
+            raise ValueError("--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm does not run on CPU); drop it or use --freeze-bn")
         if cfg.sync_bn and info.enabled:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model  # the unwrapped module: checkpoints, EMA and evaluation use this
