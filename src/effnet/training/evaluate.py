@@ -67,3 +67,56 @@ def evaluate(
         ],
         "skipped": bad,
     }
+
+
+def _weights_classes(weights: str) -> list[str] | None:
+    """Class names saved by ``effnet train`` next to (or inside) its weights file."""
+    import json
+    from pathlib import Path
+
+    path = Path(weights)
+    if path.suffix == ".safetensors" and path.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        if "classes" in meta:
+            return json.loads(meta["classes"])
+    sidecar = path.parent / "classes.json"
+    return json.loads(sidecar.read_text()) if sidecar.is_file() else None
+
+
+def evaluate_folder(
+    data: str, model: str, weights: str, batch_size: int = 64, workers: int = 4, device: str = "auto",
+    image_size: int | None = None,
+) -> dict[str, Any]:
+    """Top-1/top-5 of ``model`` + ``weights`` on ``data`` (its ``val/`` split, or the folder itself),
+    with the preprocessing that belongs to the weights (:func:`effnet.transforms.eval_transform`)."""
+    from pathlib import Path
+
+    from torch.utils.data import DataLoader
+
+    from effnet.config import get_config
+    from effnet.model import create_model
+    from effnet.training.augment import eval_transform
+    from effnet.training.data import VAL_DIR_NAMES, ImageFiles, collate_skip_bad, scan_folder
+    from effnet.training.distributed import pick_device
+
+    root = Path(data)
+    split = next((root / n for n in VAL_DIR_NAMES if (root / n).is_dir()), root)
+    classes = _weights_classes(weights)
+    scan = scan_folder(split, classes=classes)
+    dev = pick_device(device)
+    config = get_config(model)
+    num_classes = len(classes) if classes else 1000
+    net = create_model(config, num_classes=num_classes, weights=weights).to(dev).eval()
+    size = image_size or config.resolution
+    ds = ImageFiles(scan.samples, eval_transform(size, weights))
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=workers, collate_fn=collate_skip_bad)
+    result = evaluate(net, loader, net.num_classes, dev)
+    result["skipped"] = [f"{p}: {r}" for p, r in scan.skipped] + result["skipped"]
+    names = classes or [str(i) for i in range(net.num_classes)]
+    present = {label for _, label in scan.samples}
+    result["per_class"] = {names[i]: acc for i, acc in enumerate(result["per_class"]) if i in present}
+    result.update(data=str(split), model=config.name, weights=str(weights), image_size=size)
+    return result

@@ -1,0 +1,42 @@
+"""``effnet eval DATA --model NAME --weights W``: top-1/top-5 with the weights' own preprocessing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
+    p = subparsers.add_parser("eval", help="top-1/top-5 accuracy of weights on an image folder")
+    p.add_argument("data", help="image folder: DATA/val/CLASS/*.jpg or DATA/CLASS/*.jpg")
+    p.add_argument("--model", default="b0", help="model name or config .json (effnet train writes model_config.json)")
+    p.add_argument("--weights", required=True, help="weights file or registry tag")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--per-class", action="store_true", help="also report accuracy per class")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from effnet.training.evaluate import evaluate_folder
+
+    result = evaluate_folder(args.data, args.model, args.weights, args.batch_size, args.workers, args.device,
+                             args.image_size)
+    if not args.per_class:
+        result.pop("per_class")
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['model']} + {result['weights']} on {result['data']} ({result['images']} images, "
+          f"{result['image_size']}px): top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  loss {result['loss']:.4f}")
+    for name, acc in result.get("per_class", {}).items():
+        print(f"  {name:>20}: {acc:6.2f}%")
+    if result["skipped"]:
+        print(f"skipped {len(result['skipped'])} unreadable file(s):")
+        for s in result["skipped"]:
+            print(f"  {s}")
+    return 0

@@ -1,0 +1,72 @@
+"""``effnet train DATA --model NAME``: the paper's recipe on an image folder or ``--data demo``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from effnet.training.augment import AUGMENTS
+
+
+def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
+    p = subparsers.add_parser("train", help="train or fine-tune on an image folder (train/CLASS/*.jpg, val/CLASS/*.jpg)",
+                              description="Train with the paper's recipe; works under torchrun for many GPUs.")
+    p.add_argument("data", nargs="?", default=None, help="image-folder root, or 'demo' for the built-in digits")
+    p.add_argument("--data", dest="data_opt", default=None, help="same as DATA ('demo' for the built-in digits)")
+    p.add_argument("--model", default="b0", help="model name (b0..b7, lite0..) or a config .json")
+    p.add_argument("--weights", default=None, help="start from these pretrained weights (file or registry tag)")
+    p.add_argument("--freeze-backbone", action="store_true", help="train only the classifier")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=64, help="global batch size (split over torchrun ranks)")
+    p.add_argument("--image-size", type=int, default=None, help="default: the model's resolution")
+    p.add_argument("--lr", type=float, default=None, help="default: 0.016 per 256 images of the batch")
+    p.add_argument("--optimizer", default="rmsprop_tf", choices=["rmsprop_tf", "rmsprop", "sgd", "adamw"])
+    p.add_argument("--weight-decay", type=float, default=1e-5)
+    p.add_argument("--schedule", default="step", choices=["step", "cosine", "constant"])
+    p.add_argument("--warmup-epochs", type=float, default=None)
+    p.add_argument("--no-ema", dest="ema", action="store_false")
+    p.add_argument("--ema-decay", type=float, default=0.9999)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--augment", default="randaugment", choices=AUGMENTS)
+    p.add_argument("--randaugment-magnitude", type=int, default=9)
+    p.add_argument("--no-flip", dest="flip", action="store_false")
+    p.add_argument("--dropout", type=float, default=None)
+    p.add_argument("--drop-connect", type=float, default=None)
+    p.add_argument("--bn-momentum", type=float, default=None)
+    p.add_argument("--val-fraction", type=float, default=None, help="hold out this fraction when there is no val/")
+    p.add_argument("--out", "--out-dir", dest="out_dir", default=None, help="run folder (default runs/MODEL-TIME)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, help="continue from the run folder's newest checkpoint (or this file)")
+    p.add_argument("--checkpoint-every", dest="checkpoint_every_steps", type=int, default=None, help="also every N steps")
+    p.add_argument("--keep", dest="keep_checkpoints", type=int, default=3)
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--amp", default="auto", choices=["auto", "off", "bf16", "fp16"])
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--sync-bn", action="store_true")
+    p.add_argument("--freeze-bn", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from effnet.training import TrainConfig, train
+
+    data = args.data_opt or args.data
+    if data is None:
+        raise ValueError("give the data folder (effnet train DATA) or --data demo")
+    keys = ["model", "weights", "freeze_backbone", "epochs", "max_steps", "batch_size", "image_size", "lr", "optimizer",
+            "weight_decay", "schedule", "warmup_epochs", "ema", "ema_decay", "label_smoothing", "augment",
+            "randaugment_magnitude", "flip", "dropout", "drop_connect", "bn_momentum", "val_fraction", "out_dir",
+            "resume", "checkpoint_every_steps", "keep_checkpoints", "workers", "device", "amp", "channels_last",
+            "compile", "sync_bn", "freeze_bn", "seed", "threads", "progress"]
+    result = train(TrainConfig(data=data, **{k: getattr(args, k) for k in keys}))
+    import os
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"final top-1 {result.final_top1:.2f}% (best {result.best_top1:.2f}%), {result.images_per_sec:.0f} img/s; "
+              f"run folder {result.run_dir}; weights {result.weights_file}")
+    return 0
