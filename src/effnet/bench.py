@@ -38,6 +38,7 @@ class BenchConfig:
     threads: int | None = None
     num_classes: int = 1000
     latency: bool = True
+    matmul_n: int = 2048  # size of the square matmul that measures the peak
 
     def validate(self) -> None:
         if self.mode not in ("infer", "train"):
@@ -175,8 +176,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchResu
         torch.set_num_threads(cfg.threads)
     result = BenchResult(cfg, describe_machine())
     log(f"measuring matmul peak on {result.machine['threads']} threads ...")
-    result.machine["matmul_peak_gflops_fp32"] = matmul_peak_gflops(torch.float32)
-    result.machine["matmul_peak_gflops_bf16"] = matmul_peak_gflops(torch.bfloat16)
+    result.machine["matmul_peak_gflops_fp32"] = matmul_peak_gflops(torch.float32, cfg.matmul_n)
+    result.machine["matmul_peak_gflops_bf16"] = matmul_peak_gflops(torch.bfloat16, cfg.matmul_n)
     cands, result.skipped = build_candidates(cfg, log)
     mem: dict[str, float] = {}
     for cand in cands:

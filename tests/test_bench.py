@@ -1,0 +1,52 @@
+"""effnet bench mechanics on a small input with tiny iteration counts (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from effnet.bench import BenchConfig, markdown_table, run_bench
+from effnet.benchmem import PeakRSS
+from effnet.cli import main
+
+
+def test_peak_rss_sees_a_large_allocation():
+    with PeakRSS() as peak:
+        block = torch.ones(32 * 1024 * 1024 // 4)  # 32 MiB, touched
+        del block
+    assert peak.growth_mb >= 28
+
+
+def test_infer_bench_rows_ratios_and_table():
+    cfg = BenchConfig(model="b0", batch=2, backends=("eager", "channels_last"), compare=("torchvision",),
+                      resolution=32, rounds=2, iters=1, latency_iters=1, warmup=1, matmul_n=256)
+    result = run_bench(cfg, log=lambda msg: None)
+    assert [(r.impl, r.backend) for r in result.rows] == [
+        ("effnet", "eager"), ("effnet", "channels_last"), ("torchvision", "eager"), ("torchvision", "channels_last")]
+    for row in result.rows:
+        assert row.batch_ms.iters == 2 and row.latency.iters == 2  # pooled over the rounds
+        assert row.images_per_s > 0 and row.peak_mem_mb >= 0 and row.peak_fraction > 0
+    ratios = result.ratios()
+    assert {d["kind"] for d in ratios} == {"same backend", "best vs best"}
+    eager = next(d for d in ratios if d["effnet"] == "effnet/eager" and d["kind"] == "same backend")
+    assert eager["throughput"] == pytest.approx(result.rows[0].images_per_s / result.rows[2].images_per_s)
+    table = markdown_table(result)
+    assert "| effnet | eager |" in table and "throughput ratio" in table
+    json.dumps(result.to_dict())
+
+
+def test_train_bench_cli_json(capsys):
+    rc = main(["bench", "--model", "b0", "--batch", "2", "--mode", "train", "--backend", "eager,checkpoint",
+               "--compare", "none", "--resolution", "32", "--rounds", "1", "--iters", "1", "--warmup", "1", "--json"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    data = json.loads(out[: out.rindex("}") + 1])
+    assert [r["backend"] for r in data["rows"]] == ["eager", "checkpoint"]
+    assert data["rows"][0]["latency"] is None
+
+
+def test_bad_backend_is_a_clear_error(capsys):
+    assert main(["bench", "--backend", "tensorrt"]) == 2
+    assert "tensorrt" in capsys.readouterr().err
