@@ -51,10 +51,10 @@ def test_scale_to_params_budget_with_custom_coefficients(capsys):
 def test_scale_to_latency_budget_on_this_machine(tmp_path, capsys):
     tiny = tmp_path / "tiny.json"
     get_config("b0").replace(name="tiny", resolution=32, width=0.25, depth=0.25).save(tiny)
-    assert main(["scale", "--model", str(tiny), "--target-latency-ms", "1000", "--precision", "0.5",
+    assert main(["scale", "--model", str(tiny), "--target-latency-ms", "1000", "--threads", "1", "--precision", "0.5",
                  "--phi-max", "0.5"]) == 0
     out = capsys.readouterr().out
-    assert "ms <= 1000" in out
+    assert "ms <= 1000" in out and "1 thread(s)" in out
 
 
 def test_scale_errors_are_one_line(capsys, tmp_path):

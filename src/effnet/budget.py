@@ -64,6 +64,7 @@ class CostModel:
     batch: int = 1
     backend: str = "eager"
     num_classes: int = 1000
+    threads: int | None = None
     latency_fn: Callable[[ModelConfig], float] | None = None
     evaluations: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
@@ -85,7 +86,9 @@ class CostModel:
 
     def _measure(self, config: ModelConfig) -> float:
         if self.metric == "latency_ms":
-            fn = self.latency_fn or (lambda c: measure_latency_ms(c, self.batch, self.backend, self.num_classes))
+            fn = self.latency_fn or (
+                lambda c: measure_latency_ms(c, self.batch, self.backend, self.num_classes, threads=self.threads)
+            )
             return float(fn(config))
         params, macs = structure_cost(config)
         return float(macs if self.metric == "macs" else params)
@@ -93,9 +96,25 @@ class CostModel:
 
 def measure_latency_ms(
     config: ModelConfig, batch: int = 1, backend: str = "eager", num_classes: int = 1000,
-    warmup: int = 2, iters: int = 5,
+    warmup: int = 2, iters: int = 5, threads: int | None = None,
 ) -> float:
-    """Median inference latency (ms) of a randomly initialised model on this machine's CPU."""
+    """Median inference latency (ms) of a randomly initialised model on this machine's CPU.
+
+    ``threads`` sets torch's intra-op threads for the measurement (restored afterwards); on a busy machine
+    more threads than free cores makes OpenMP spin and times become meaningless.
+    """
+    before = torch.get_num_threads()
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    try:
+        return _time_model(config, batch, backend, num_classes, warmup, iters)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _time_model(config: ModelConfig, batch: int, backend: str, num_classes: int, warmup: int, iters: int) -> float:
     from effnet.model import EfficientNet
     from effnet.timing import time_callable
 
@@ -184,19 +203,20 @@ def fit_budget(
     phi_max: float = DEFAULT_PHI_MAX,
     batch: int = 1,
     backend: str = "eager",
+    threads: int | None = None,
     latency_fn: Callable[[ModelConfig], float] | None = None,
 ) -> BudgetResult:
     """The largest ``phi = k * precision <= phi_max`` whose scaled model has ``metric <= target``.
 
     ``metric`` is ``"macs"``, ``"params"`` (both for 1000 classes) or ``"latency_ms"`` (median of a
-    batch-``batch`` forward pass with ``backend`` on this machine, or ``latency_fn(config)`` if given).
+    batch-``batch`` forward pass with ``backend`` and ``threads`` on this machine, or ``latency_fn(config)``).
     """
     if not target > 0:
         raise ValueError(f"the budget must be a positive number, got {target}")
     if not 0 < precision <= 1:
         raise ValueError(f"precision must be in (0, 1], got {precision}")
     base_config = get_config(base or "b0")
-    cost = CostModel(metric, batch=batch, backend=backend, latency_fn=latency_fn)
+    cost = CostModel(metric, batch=batch, backend=backend, threads=threads, latency_fn=latency_fn)
     n = int(math.floor(phi_max / precision + 1e-9))
 
     def config_at(k: int) -> ModelConfig:

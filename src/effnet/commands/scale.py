@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import torch
+
 from effnet.budget import BACKENDS, DEFAULT_PHI_MAX, DEFAULT_PRECISION, UNITS, BudgetResult, fit_budget
 from effnet.config import ModelConfig, get_config
 from effnet.flops import model_cost
@@ -33,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--phi-max", type=float, default=DEFAULT_PHI_MAX, help="largest phi considered (default %(default)g)")
     p.add_argument("--batch", type=int, default=1, help="batch size for --target-latency-ms (default 1)")
     p.add_argument("--backend", choices=BACKENDS, default="eager", help="how latency is measured (default eager)")
+    p.add_argument("--threads", type=int, help="torch threads while measuring latency (default: torch's)")
     p.add_argument("--save", metavar="CFG.json", help="write the configuration (accepted by create_model, train)")
     p.set_defaults(func=run)
 
@@ -48,9 +51,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         metric, target = _budget(args)
         result = fit_budget(target, metric, base=base, precision=args.precision, phi_max=args.phi_max,
-                            batch=args.batch, backend=args.backend, **coeffs)
+                            batch=args.batch, backend=args.backend, threads=args.threads, **coeffs)
         config, params, macs = result.config, result.params, result.macs
         print(budget_text(result, base.name))
+        if metric == "latency_ms":
+            threads = args.threads or torch.get_num_threads()
+            print(f"  latency: median of a batch-{args.batch} forward pass, {args.backend}, {threads} thread(s), CPU")
     print(f"params {params:,} (1000 classes), MACs {macs:,} ({macs / 1e9:.3f} G) at {config.resolution}x"
           f"{config.resolution}")
     print()
