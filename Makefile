@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # KERAS_BACKEND: keras (a test reference) must run on torch, never on TensorFlow.
 export KERAS_BACKEND := torch
+# Spinning OpenMP threads starve each other when the 2 cores are shared (pytest -n 2, benchmarks
+# beside other work): passive waiting keeps timings and test run times stable.
+export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: demo test test-all lint bench clean
 

@@ -3,6 +3,8 @@
 __version__ = "0.1.0"
 
 from effnet.config import ModelConfig, Stage, get_config, list_models  # noqa: E402
+from effnet.export import export_onnx, export_torchscript  # noqa: E402
+from effnet.inference import optimize_for_inference  # noqa: E402
 from effnet.model import EfficientNet, create_model  # noqa: E402
 from effnet.scaling import scaled_config  # noqa: E402
 from effnet.transforms import eval_transform  # noqa: E402
@@ -14,8 +16,11 @@ __all__ = [
     "Stage",
     "create_model",
     "eval_transform",
+    "export_onnx",
+    "export_torchscript",
     "get_config",
     "list_models",
     "load_weights",
+    "optimize_for_inference",
     "scaled_config",
 ]
