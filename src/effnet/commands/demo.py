@@ -26,4 +26,9 @@ def run(args: argparse.Namespace) -> int:
     from effnet.predict import run_demo as classify_photos
 
     classify_photos("lite0", top=5)
+    if not args.skip_train:
+        _section("Training a small EfficientNet on scikit-learn's real handwritten digits")
+        from effnet.training.demo import run_demo as train_on_digits
+
+        train_on_digits()
     return 0
