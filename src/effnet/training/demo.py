@@ -27,7 +27,7 @@ def run_demo(out_dir: str | Path = "runs/demo", threads: int | None = None) -> T
     result = train(demo_config(out_dir, threads))
     minutes = (time.perf_counter() - start) / 60
     print(f"\ndigits demo: held-out top-1 {result.final_top1:.2f}% (EMA weights) on "
-          "360 held-out images"
+          f"{result.history[-1]['val_images']} held-out images"
           f" after {result.steps} steps in {minutes:.1f} min, {result.images_per_sec:.0f} training images/s")
     print(f"plots: {', '.join(str(p) for p in result.plots)}")
     print(f"metrics: {result.run_dir / 'metrics.csv'}  weights: {result.weights_file}")

@@ -77,6 +77,8 @@ class _Run:
         seed_everything(cfg.seed + info.rank)  # ranks differ in dropout masks, like separate GPUs
         self.model_config = resolve_model_config(cfg.model, cfg.dropout, cfg.drop_connect, cfg.bn_momentum)
         self.image_size = cfg.image_size or self.model_config.resolution
+        if cfg.resume is True and not cfg.out_dir:
+            raise ValueError("--resume needs the run folder to continue: pass --out RUN_DIR (or --resume CHECKPOINT.pt)")
         self.run_dir = Path(cfg.out_dir) if cfg.out_dir else default_run_dir(self.model_config.name)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.loaders = self._make_loaders()
@@ -303,7 +305,10 @@ class _Run:
                    f"{cfg.batch_size}, {info.world_size} process(es) on {self.device}; run folder {self.run_dir}")
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total_steps, initial=self.step, desc="steps", unit="step", disable=not show, leave=False)
+        epochs_bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="epochs", unit="epoch", disable=not show,
+                          position=0)
+        bar = tqdm(total=total_steps, initial=self.step, desc="steps", unit="step", disable=not show, leave=False,
+                   position=1)
         start = time.perf_counter()
         ips_values = []
         try:
@@ -314,9 +319,11 @@ class _Run:
                 ips_values.append(row["images_per_sec"])
                 self.history.append({"epoch": self.epoch + 1, "step": self.step, **row,
                                      "val_loss": metrics["loss"], "val_top1": metrics["top1"],
-                                     "val_top5": metrics["top5"], "lr": self.scheduler.get_last_lr()})
+                                     "val_top5": metrics["top5"], "val_images": metrics["images"], "lr": self.scheduler.get_last_lr()})
                 if self.batch_in_epoch >= self.steps_per_epoch:
                     self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                    epochs_bar.update(1)
+                epochs_bar.set_postfix(top1=f"{metrics['top1']:.2f}%", val_loss=f"{metrics['loss']:.4f}")
                 self._save()
                 if writer:
                     writer.epoch(self.history)
@@ -326,6 +333,7 @@ class _Run:
                               f"top-5 {h['val_top5']:.2f}%  {h['images_per_sec']:.0f} img/s")
         finally:
             bar.close()
+            epochs_bar.close()
             if writer:
                 writer.close()
         return self._finish(time.perf_counter() - start, ips_values)

@@ -1,0 +1,33 @@
+"""Fine-tuning: start from saved weights with a different class count, optionally only the head."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from _train_utils import tiny_kwargs, write_digits
+from effnet.training import TrainConfig, train
+
+
+def test_finetune_new_classes_with_frozen_backbone(tmp_path):
+    source = train(TrainConfig(**tiny_kwargs(write_digits(tmp_path / "three"), tmp_path / "src", epochs=1)))
+    pretrained = load_file(str(source.weights_file))
+    assert pretrained["classifier.weight"].shape[0] == 3
+    data = write_digits(tmp_path / "two", classes=(5, 6))
+    with pytest.warns(UserWarning, match="classifier"):
+        result = train(TrainConfig(**tiny_kwargs(data, tmp_path / "ft", epochs=1, weights=str(source.weights_file),
+                                                 freeze_backbone=True, lr=0.05)))
+    state = result.model.state_dict()
+    assert state["classifier.weight"].shape[0] == 2
+    for key, value in pretrained.items():
+        if not key.startswith("classifier."):
+            assert torch.equal(state[key], value), key  # weights and BN statistics untouched
+    trainable = [n for n, p in result.model.named_parameters() if p.requires_grad]
+    assert trainable == ["classifier.weight", "classifier.bias"]
+
+
+def test_bf16_autocast_on_cpu_trains(tmp_path):
+    data = write_digits(tmp_path / "data")
+    result = train(TrainConfig(**tiny_kwargs(data, tmp_path / "run", epochs=1, amp="bf16")))
+    assert result.steps == 3 and result.history[0]["train_loss"] == pytest.approx(result.history[0]["train_loss"])
+    with pytest.raises(ValueError, match="fp16 needs a CUDA GPU"):
+        train(TrainConfig(**tiny_kwargs(data, tmp_path / "run2", epochs=1, amp="fp16", device="cpu")))
