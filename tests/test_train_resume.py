@@ -99,3 +99,14 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     state, path = load_latest(tmp_path / "run" / "checkpoints")
     assert state["step"] >= 1
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_worker_processes_do_not_change_the_result(tmp_path):
+    """Augmentation is seeded per sample, so loading in 2 worker processes gives the same weights."""
+    data = write_digits(tmp_path / "data")
+    (data / "train" / "1" / "bad.png").write_bytes(b"not a png")
+    a = train(TrainConfig(**tiny_kwargs(data, tmp_path / "a", workers=2)))
+    b = train(TrainConfig(**tiny_kwargs(data, tmp_path / "b", workers=0)))
+    assert a.skipped_files == b.skipped_files and "bad.png" in a.skipped_files[0]
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sb)
