@@ -9,9 +9,10 @@ from effnet.scaling import ALPHA, BETA, GAMMA
 
 # --data demo shows the mechanics in a few minutes on a CPU: a half-width, half-depth B0 at 32 px, three
 # short epochs per candidate (digits need about two before held-out accuracy leaves chance), a coarse grid,
-# training options that suit digits (no flips, mild crops), and BatchNorm statistics that keep up.
+# training options that suit digits (no flips, mild crops), BatchNorm statistics that keep up, and one
+# thread (tiny models are overhead-bound; two OpenMP threads on a busy 2-core machine run 10x slower).
 DEMO_PRESET = dict(resolution=32, width=0.5, depth=0.5, bn_momentum=0.1, epochs=3, step=0.2, lr=0.002,
-                   optimizer="adamw", augment="none", flip=False, crop_scale=(0.7, 1.0))
+                   optimizer="adamw", augment="none", flip=False, crop_scale=(0.7, 1.0), threads=1)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--optimizer", help="training optimizer (default: the engine's; demo adamw)")
     p.add_argument("--augment", choices=["randaugment", "autoaugment", "none"], help="augmentation (demo: none)")
     p.add_argument("--no-flip", action="store_true", help="no horizontal flips (always off for the demo digits)")
+    p.add_argument("--threads", type=int, help="torch threads for training (default: torch's; demo 1)")
     p.add_argument("--workers", type=int, default=0, help="data-loading workers")
     p.add_argument("--factor", type=float, default=2.0, help="target alpha*beta^2*gamma^2 (default 2)")
     p.add_argument("--tolerance", type=float, default=0.05, help="relative tolerance on the factor (default 0.05)")
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     data = _data(args)
     demo = data == "demo"
     preset = DEMO_PRESET if demo else {}
-    options = dict(optimizer=args.optimizer or preset.get("optimizer"), augment=args.augment or preset.get("augment"))
+    options = dict(optimizer=args.optimizer or preset.get("optimizer"), augment=args.augment or preset.get("augment"),
+                   threads=args.threads or preset.get("threads"))
     if args.no_flip or demo:
         options["flip"] = False
     if demo:
