@@ -11,8 +11,6 @@ its check (when ``check=True``).
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from effnet.fileio import atomic_path
 from effnet.layers import Conv2dSame
 
 #: Smallest / largest image side of a dynamic-size export. Below 33 px the last feature map is
@@ -101,16 +100,9 @@ def _compare(
 
 def _atomic_write(path: Path, suffix: str, write: Callable[[Path], None], verify: Callable[[Path], None]) -> None:
     """``write`` to a temporary file in the destination folder, ``verify`` it, then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path, suffix=suffix) as tmp:
         write(tmp)
         verify(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _finish_check(result: ExportResult, compared: tuple[dict[str, float], float]) -> None:

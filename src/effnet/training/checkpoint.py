@@ -6,16 +6,16 @@ A checkpoint is a plain dict of tensors and Python primitives, loaded with
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from effnet.fileio import atomic_path
 
 CHECKPOINT_RE = re.compile(r"^ckpt-s(\d{9})\.pt$")
 
@@ -25,24 +25,9 @@ def checkpoint_name(step: int) -> str:
 
 
 def atomic_save(obj: Any, path: Path) -> None:  # noqa: ANN401 - any torch-serialisable object
-    """Write to a temporary file in the same folder, fsync it, rename over ``path``, fsync the folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """``torch.save`` that leaves either the previous file or the complete new one (see atomic_path)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

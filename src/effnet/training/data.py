@@ -10,7 +10,6 @@ count and list them (this works with worker processes, where a shared counter wo
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import shutil
 import tempfile
@@ -21,6 +20,8 @@ from typing import Any
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
+
+from effnet.fileio import effnet_home
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 VAL_DIR_NAMES = ("val", "valid", "validation")
@@ -177,23 +178,13 @@ DEMO_NAME = "digits-v1"
 DEMO_SIZE = 32
 
 
-def cache_dir() -> Path:
-    """``$EFFNET_HOME`` or the platform's user cache folder for effnet."""
-    env = os.environ.get("EFFNET_HOME")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("effnet"))
-
-
 def demo_dataset(root: Path | None = None) -> Path:
     """scikit-learn's 1,797 handwritten digits as ``train/``/``val/`` folders of 32x32 RGB PNGs.
 
     Written once (to a temporary folder, then renamed, so an interrupted write never leaves a
     half-made set); 20% of every class is held out for validation with a fixed seed.
     """
-    target = (root or cache_dir()) / DEMO_NAME
+    target = (root or effnet_home()) / DEMO_NAME
     if (target / "train").is_dir() and (target / "val").is_dir():
         return target
     import numpy as np

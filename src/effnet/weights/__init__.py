@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import torch
 from torch import nn
 
 from effnet.config import ModelConfig, get_config
+from effnet.fileio import atomic_path
 from effnet.weights.formats import UnsafeWeightsError
 from effnet.weights.load import SourceWeights, adapt_stem, clear_cache, read_weights
 from effnet.weights.registry import Preprocessing, WeightSet, get_weight_set, list_weights
@@ -156,13 +155,6 @@ def convert_file(src: Any, dst: str | Path, model: str | ModelConfig, source_for
     prep = sw.preprocessing or preprocessing_for(config)
     meta["effnet_preprocessing"] = json.dumps(prep.__dict__)
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=dst.name + ".tmp-")
-    os.close(fd)
-    try:
+    with atomic_path(dst) as tmp:
         save_file({k: v.contiguous() for k, v in state.items()}, tmp, metadata=meta)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return dst

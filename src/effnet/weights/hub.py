@@ -8,12 +8,11 @@ whole body arrived and its hash matched, so the cache never holds a partial or w
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from effnet.fileio import atomic_path, effnet_home
 from effnet.weights.registry import WeightSet
 
 CHUNK = 1 << 20
@@ -25,12 +24,7 @@ class DownloadError(RuntimeError):
 
 def cache_dir() -> Path:
     """Where downloaded weights live: ``$EFFNET_HOME`` or the user cache folder, ``.../weights``."""
-    home = os.environ.get("EFFNET_HOME")
-    if home:
-        return Path(home).expanduser() / "weights"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("effnet")) / "weights"
+    return effnet_home() / "weights"
 
 
 def file_hash(path: str | Path, algorithm: str = "sha256") -> str:
@@ -71,8 +65,6 @@ def _stream_to(response: object, tmp: Path, algorithm: str, progress: bool, tota
             received += len(chunk)
             if bar is not None:
                 bar.update(len(chunk))
-        out.flush()
-        os.fsync(out.fileno())
     if bar is not None:
         bar.close()
     if total is not None and received != total:
@@ -96,12 +88,8 @@ def download(
     the exact path where a manually downloaded copy can be put.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     expected = _expected(sha256, sha256_prefix, md5)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".part-")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(dest, suffix=".part") as tmp:
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:
                 length = response.headers.get("Content-Length")
@@ -115,10 +103,6 @@ def download(
         except Exception as exc:  # http.client.IncompleteRead and friends: a cut connection
             raise DownloadError(f"download of {url} was interrupted ({exc!r}); nothing was kept, try again") from exc
         _check_hash(digest, expected, f"downloaded {url}")
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return dest
 
 
