@@ -6,14 +6,9 @@ from typing import Any
 
 from torchvision import transforms as T
 
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
+from effnet.weights.registry import IMAGENET_MEAN, IMAGENET_STD, official_crop_pct
+
 AUGMENTS = ("randaugment", "autoaugment", "none")
-
-
-def crop_fraction(size: int) -> float:
-    """The official eval crop: ``size / (size + 32)`` of the resized image (0.875 at 224)."""
-    return size / (size + 32)
 
 
 def train_transform(
@@ -43,7 +38,7 @@ def train_transform(
 def normalisation(model: Any = None) -> tuple[tuple[float, ...], tuple[float, ...]]:  # noqa: ANN401
     """Mean and std for a model config / weight set (Lite: 127/128), via :mod:`effnet.transforms`."""
     if model is None:
-        return MEAN, STD
+        return IMAGENET_MEAN, IMAGENET_STD
     from effnet.transforms import preprocessing_for
 
     pre = preprocessing_for(model)
@@ -55,4 +50,4 @@ def eval_transform(size: int, model: Any = None, crop_pct: float | None = None) 
     belongs to ``model`` (a config, weight file or registry tag), from :func:`effnet.transforms.eval_transform`."""
     from effnet.transforms import eval_transform as weights_eval_transform
 
-    return weights_eval_transform(model, resolution=size, crop_pct=crop_pct or crop_fraction(size))
+    return weights_eval_transform(model, resolution=size, crop_pct=crop_pct or official_crop_pct(size))
