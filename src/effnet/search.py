@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 from effnet.budget import structure_cost
 from effnet.config import ModelConfig, get_config
+from effnet.fileio import atomic_write_text, save_figure
 from effnet.scaling import scaled_config
 
 
@@ -179,16 +179,6 @@ class ResultStore:
         atomic_write_text(self.path, "\n".join(lines) + "\n")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def evaluate(
     key: str, config: ModelConfig, store: ResultStore, out_dir: Path, settings: SearchSettings,
     train_fn: TrainFn, extra: dict[str, Any], log: Callable[[str], None],
@@ -321,15 +311,3 @@ def plot_search(ranked: list[dict[str, Any]], path: Path) -> Path:
     ax.set_title("Coefficient search: alpha/beta/gamma candidates")
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
-
-
-def save_figure(fig: Any, path: Path) -> Path:  # noqa: ANN401
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
-

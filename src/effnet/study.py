@@ -15,6 +15,7 @@ from typing import Any
 
 from effnet.budget import CostModel, largest_fitting_index
 from effnet.config import ModelConfig
+from effnet.fileio import save_figure
 from effnet.scaling import ALPHA, BETA, GAMMA, round_resolution, scaled_config
 from effnet.search import (
     Coefficients,
@@ -22,7 +23,6 @@ from effnet.search import (
     SearchSettings,
     TrainFn,
     evaluate,
-    save_figure,
 )
 
 METHODS = ("width", "depth", "resolution", "compound")

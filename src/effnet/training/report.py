@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from effnet.fileio import save_figure
+
 CSV_NAME = "metrics.csv"
 PLOT_NAMES = ("loss.png", "accuracy.png", "lr.png")
 
@@ -98,9 +100,5 @@ def save_plots(history: list[dict[str, Any]], run_dir: Path) -> list[Path]:
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
         ax.legend()
-        fig.tight_layout()
-        path = Path(run_dir) / name
-        fig.savefig(path)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_figure(fig, Path(run_dir) / name, dpi=100))
     return paths
