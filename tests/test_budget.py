@@ -4,7 +4,6 @@ import math
 import random
 
 import pytest
-import torch
 
 from effnet.budget import CostModel, fit_budget, largest_fitting_index, structure_key
 from effnet.config import get_config
@@ -75,14 +74,6 @@ def test_latency_budget_with_an_injected_noisy_clock():
     assert result.value <= 8.0 < result.next_value
     assert fake_latency(result.config) == result.value
 
-
-@pytest.fixture
-def one_thread():
-    # Two OpenMP threads on a busy 2-core machine (pytest -n 2) time tiny models 10x slower than one.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_latency_budget_measured_on_this_machine(one_thread):

@@ -7,7 +7,6 @@ the embedded digits.
 import json
 
 import pytest
-import torch
 
 from effnet import create_model
 from effnet.budget import structure_cost
@@ -165,14 +164,6 @@ def test_study_matches_macs_and_scales_one_dimension_each(tmp_path):
     run_study(TINY, tmp_path, [1.0], train_fn=again, log=lambda s: None, plot=False)
     assert again.calls == []
 
-
-@pytest.fixture
-def one_thread():
-    # Two OpenMP threads on a busy 2-core machine (pytest -n 2) run tiny convolutions 10x slower than one.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_tiny_real_search_on_demo_digits(tmp_path, one_thread):
