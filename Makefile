@@ -23,11 +23,12 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
+# One OpenMP thread per pytest worker: two workers on two cores, no oversubscription.
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 test-all: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q -m ''
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile -q -m ''
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

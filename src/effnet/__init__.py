@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from effnet.budget import fit_budget  # noqa: E402
 from effnet.config import ModelConfig, Stage, get_config, list_models  # noqa: E402
 from effnet.export import export_onnx, export_torchscript  # noqa: E402
 from effnet.inference import optimize_for_inference  # noqa: E402
@@ -18,6 +19,7 @@ __all__ = [
     "eval_transform",
     "export_onnx",
     "export_torchscript",
+    "fit_budget",
     "get_config",
     "list_models",
     "load_weights",
