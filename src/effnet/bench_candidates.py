@@ -22,7 +22,17 @@ from torch import nn
 
 BACKENDS = {
     "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime"),
-    "train": ("eager", "channels_last", "bf16", "checkpoint", "compile"),
+    "train": ("eager", "channels_last", "bf16", "checkpoint", "bf16_checkpoint", "plain_autograd", "compile"),
+}
+#: What each training backend switches on (every one but eager also runs channels_last).
+TRAIN_BACKENDS = {
+    "eager": "NCHW input, fp32",
+    "channels_last": "NHWC input, fp32",
+    "bf16": "NHWC, bf16 autocast (as `effnet train --amp bf16`)",
+    "checkpoint": "NHWC, fp32, per-block activation checkpointing",
+    "bf16_checkpoint": "NHWC, bf16 autocast and per-block checkpointing",
+    "plain_autograd": "NHWC, fp32, effnet's memory-efficient Swish/SE switched off (effnet only)",
+    "compile": "NHWC, torch.compile",
 }
 REFERENCES = ("torchvision", "timm")
 CL = torch.channels_last
@@ -117,24 +127,33 @@ def _onnx_runner(impl: str, model: nn.Module) -> Callable[[torch.Tensor], Any]:
 
 def _train_step(impl: str, backend: str, model: nn.Module, x: torch.Tensor) -> tuple[Callable[[], Any], bool]:
     model.train()
-    if backend in ("channels_last", "bf16", "checkpoint", "compile"):
+    if backend != "eager":
         model = model.to(memory_format=CL)
         x = x.contiguous(memory_format=CL)
-    if backend == "checkpoint":
+    if backend in ("checkpoint", "bf16_checkpoint"):
         if not hasattr(model, "set_grad_checkpointing"):
             raise ValueError(f"{impl} has no per-stage activation checkpointing")
         model.set_grad_checkpointing(True)
+    if backend == "plain_autograd" and impl != "effnet":
+        raise ValueError("plain_autograd switches off effnet's own memory-efficient ops; effnet only")
     forward = torch.compile(model) if backend == "compile" else model
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     y = torch.randint(0, 10, (x.shape[0],), generator=torch.Generator().manual_seed(0))
-    bf16 = backend == "bf16"
+    bf16 = backend in ("bf16", "bf16_checkpoint")
+    memory_efficient = backend != "plain_autograd"
 
     def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(forward(x), y)
-        loss.backward()
-        opt.step()
+        import effnet.layers as layers
+
+        saved, layers.MEMORY_EFFICIENT = layers.MEMORY_EFFICIENT, memory_efficient and layers.MEMORY_EFFICIENT
+        try:
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = F.cross_entropy(forward(x), y)
+            loss.backward()
+            opt.step()
+        finally:
+            layers.MEMORY_EFFICIENT = saved
 
     return step, bf16
 

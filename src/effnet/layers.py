@@ -38,8 +38,9 @@ class _SwishFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
         (x,) = ctx.saved_tensors
-        sig = torch.sigmoid(x)
-        return grad * sig * (1 + x * (1 - sig))
+        # ATen's fused kernel: one pass over the tensor. Spelling out sig * (1 + x * (1 - sig))
+        # took six passes and made a B0 training step about 1.5x slower on CPU.
+        return torch.ops.aten.silu_backward(grad, x)
 
 
 def swish(x: torch.Tensor) -> torch.Tensor:
