@@ -2,7 +2,8 @@
 
 Writes cost_growth.md and cost_growth.png into --out. Latency is effnet eager fp32 at each model's
 own resolution, batch 1 (large models at their resolution take seconds per image on 2 cores, so
-iteration counts are small; use --models to pick a subset).
+iteration counts are small; use --models to pick a subset). BatchNorm statistics are calibrated on
+random data first, as in ``effnet bench``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import torch
 
 from effnet import create_model, get_config
+from effnet.bench_candidates import calibrate_bn
 from effnet.flops import model_cost
 from effnet.timing import time_callable
 
@@ -21,7 +23,8 @@ from effnet.timing import time_callable
 def measure(name: str, iters: int) -> dict[str, float]:
     config = get_config(name)
     params, macs = model_cost(name)
-    model = create_model(name).eval()
+    # Calibrated BN statistics, as in effnet bench: fresh ones give near-denormal activations.
+    model = calibrate_bn(create_model(name), config.resolution, batches=1)
     x = torch.randn(1, 3, config.resolution, config.resolution)
     with torch.inference_mode():
         stats = time_callable(lambda: model(x), warmup=1, iters=iters)
