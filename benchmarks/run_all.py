@@ -15,17 +15,27 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+COMMON = ["--rounds", "2", "--iters", "2", "--latency-iters", "10"]
 RUNS = {
     "infer": ["--mode", "infer", "--batch", "32", "--backend", "eager,channels_last,bf16,onnxruntime",
-              "--compare", "torchvision,timm"],
-    "train": ["--mode", "train", "--batch", "32", "--backend", "eager,channels_last,bf16,checkpoint",
-              "--compare", "torchvision", "--rounds", "2", "--iters", "2"],
+              "--compare", "torchvision,timm", *COMMON],
+    "fast": ["--mode", "infer", "--batch", "32", "--backend", "channels_last,compile,onnxruntime",
+             "--compare", "torchvision", *COMMON],
+    "train": ["--mode", "train", "--batch", "32", "--backend", "eager,channels_last,checkpoint,plain_autograd",
+              "--compare", "torchvision", "--rounds", "3", "--iters", "1"],
+}
+#: Stand-alone scripts in this folder, run with the same environment.
+SCRIPTS = {
+    "budget": ["train_memory.py", "--budget-mb", "2048"],
+    "agreement": ["agreement.py"],
+    "profile": ["profile_b1.py"],
+    "growth": ["cost_growth.py", "--iters", "5"],
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=[*RUNS, "growth"], action="append", help="run only these parts")
+    parser.add_argument("--only", choices=[*RUNS, *SCRIPTS], action="append", help="run only these parts")
     parser.add_argument("--omp-active", action="store_true", help="leave OMP_WAIT_POLICY unset")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON/markdown results")
     args = parser.parse_args(argv)
@@ -33,10 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.omp_active:
         env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args.out.mkdir(parents=True, exist_ok=True)
-    parts = args.only or [*RUNS, "growth"]
+    parts = args.only or [*RUNS, *SCRIPTS]
     for part in parts:
-        if part == "growth":
-            cmd = [sys.executable, str(HERE / "cost_growth.py"), "--out", str(args.out)]
+        if part in SCRIPTS:
+            script, *rest = SCRIPTS[part]
+            cmd = [sys.executable, str(HERE / script), *rest]
+            if part == "growth":
+                cmd += ["--out", str(args.out)]
         else:
             cmd = [sys.executable, "-m", "effnet", "bench", "--model", "b0", *RUNS[part], "--markdown"]
         print("$", " ".join(cmd), flush=True)

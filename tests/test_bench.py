@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+import effnet.layers as layers
 from effnet.bench import BenchConfig, markdown_table, run_bench
 from effnet.benchmem import PeakRSS
 from effnet.cli import main
@@ -38,13 +39,19 @@ def test_infer_bench_rows_ratios_and_table():
 
 
 def test_train_bench_cli_json(capsys):
-    rc = main(["bench", "--model", "b0", "--batch", "2", "--mode", "train", "--backend", "eager,checkpoint",
-               "--compare", "none", "--resolution", "32", "--rounds", "1", "--iters", "1", "--warmup", "1", "--json"])
+    backends = "eager,checkpoint,plain_autograd"
+    rc = main(["bench", "--model", "b0", "--batch", "2", "--mode", "train", "--backend", backends,
+               "--compare", "timm", "--resolution", "32", "--rounds", "1", "--iters", "1", "--warmup", "1", "--json"])
     assert rc == 0
     out = capsys.readouterr().out
     data = json.loads(out[: out.rindex("}") + 1])
-    assert [r["backend"] for r in data["rows"]] == ["eager", "checkpoint"]
+    rows = [(r["impl"], r["backend"]) for r in data["rows"]]
+    # timm has per-stage checkpointing; plain_autograd switches off effnet's own ops, so it is effnet only.
+    assert rows == [("effnet", "eager"), ("effnet", "checkpoint"), ("effnet", "plain_autograd"),
+                    ("timm", "eager"), ("timm", "checkpoint")]
+    assert "effnet only" in data["skipped"]["timm/plain_autograd"]
     assert data["rows"][0]["latency"] is None
+    assert layers.MEMORY_EFFICIENT  # the plain_autograd step restores the switch
 
 
 def test_bad_backend_is_a_clear_error(capsys):
