@@ -21,8 +21,8 @@ RUNS = {
               "--compare", "torchvision,timm", *COMMON],
     "fast": ["--mode", "infer", "--batch", "32", "--backend", "channels_last,compile,onnxruntime",
              "--compare", "torchvision", *COMMON],
-    "train": ["--mode", "train", "--batch", "32", "--backend", "eager,channels_last,checkpoint,plain_autograd",
-              "--compare", "torchvision", "--rounds", "3", "--iters", "1"],
+    "train": ["--mode", "train", "--batch", "32", "--backend", "eager,channels_last,checkpoint,bf16_checkpoint",
+              "--compare", "torchvision", "--rounds", "4", "--iters", "1"],
 }
 #: Stand-alone scripts in this folder, run with the same environment.
 SCRIPTS = {
