@@ -3,8 +3,8 @@
 Peak memory of a training step (RSS high-water growth, as in ``effnet bench``: it includes
 gradients, optimizer state and every saved activation) grows linearly with the batch. This
 measures it at two small batches, fits the line, predicts the largest batch under --budget-mb,
-and then checks the prediction with one real step at that batch (stepping down while it does
-not fit), so the reported batch was actually run within the budget.
+and then checks the prediction with real steps (stepping down while it does not fit, up while
+the next batch still fits, at most 4 times), so the reported batch ran within the budget.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def step_peak_mb(impl: str, backend: str, model_name: str, batch: int, resolutio
 
 
 def largest_batch(impl: str, backend: str, model_name: str, budget_mb: float, resolution: int,
-                  probes: tuple[int, int] = (4, 12)) -> dict[str, float]:
+                  probes: tuple[int, int] = (4, 12), max_up: int = 4) -> dict[str, float]:
     a, b = probes
     mem_a = step_peak_mb(impl, backend, model_name, a, resolution)
     mem_b = step_peak_mb(impl, backend, model_name, b, resolution)
@@ -43,6 +43,11 @@ def largest_batch(impl: str, backend: str, model_name: str, budget_mb: float, re
     while measured > budget_mb and batch > 1:  # the line was optimistic: step down by the overshoot
         batch = max(batch - max(int((measured - budget_mb) / per_image), 1), 1)
         measured = step_peak_mb(impl, backend, model_name, batch, resolution)
+    for _ in range(max_up):  # the line was pessimistic: step up while the next batch still fits
+        bigger = step_peak_mb(impl, backend, model_name, batch + 1, resolution)
+        if bigger > budget_mb:
+            break
+        batch, measured = batch + 1, bigger
     return {"per_image_mb": per_image, "fixed_mb": fixed, "batch": batch, "measured_mb": measured}
 
 
