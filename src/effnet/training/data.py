@@ -22,6 +22,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from effnet.fileio import effnet_home
+from effnet.transforms import load_image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 VAL_DIR_NAMES = ("val", "valid", "validation")
@@ -150,8 +151,7 @@ class ImageFiles(Dataset):
         index, seed = key if isinstance(key, tuple) else (key, None)
         path, label = self.samples[index]
         try:
-            with Image.open(path) as img:
-                img = img.convert("RGB")  # forces a full decode: truncated files fail here
+            img = load_image(path)  # a full decode: truncated files fail here; CMYK, palette, 16-bit made RGB
         except Exception as exc:  # noqa: BLE001 - any decode failure means "skip this file"
             return None, label, f"{path}: {type(exc).__name__}: {exc}"
         if self.transform is None:
