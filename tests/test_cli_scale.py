@@ -105,22 +105,14 @@ def test_search_cli_study_single_vs_compound(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "study.png").exists() and (tmp_path / "study.jsonl").exists()
 
 
-def test_saved_config_trains_with_the_engine(tmp_path, capsys):
-    import torch
-
+def test_saved_config_trains_with_the_engine(tmp_path, capsys, one_thread):
     from effnet.training import TrainConfig, train
 
     tiny = tmp_path / "tiny.json"
     get_config("b0").replace(name="tiny", resolution=32, width=0.25, depth=0.25).save(tiny)
     cfg = tmp_path / "scaled.json"
     assert main(["scale", "--model", str(tiny), "--phi", "1", "--save", str(cfg)]) == 0
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions on a busy 2-core machine
-    try:
-        result = train(TrainConfig(data="demo", model=str(cfg), epochs=1, max_steps=2, batch_size=16,
-                                   out_dir=tmp_path / "run", progress=False, tensorboard=False, plots=False,
-                                   quiet=True))
-    finally:
-        torch.set_num_threads(threads)
+    result = train(TrainConfig(data="demo", model=str(cfg), epochs=1, max_steps=2, batch_size=16,
+                               out_dir=tmp_path / "run", progress=False, tensorboard=False, plots=False, quiet=True))
     assert result.steps == 2 and 0 <= result.final_top1 <= 100
     assert get_config(str(cfg)).resolution == 40  # 32 * 1.15 = 36.8, rounded to a multiple of 8

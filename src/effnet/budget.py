@@ -103,15 +103,10 @@ def measure_latency_ms(
     ``threads`` sets torch's intra-op threads for the measurement (restored afterwards); on a busy machine
     more threads than free cores makes OpenMP spin and times become meaningless.
     """
-    before = torch.get_num_threads()
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
-    try:
+    from effnet.timing import torch_threads
+
+    with torch_threads(threads):
         return _time_model(config, batch, backend, num_classes, warmup, iters)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _time_model(config: ModelConfig, batch: int, backend: str, num_classes: int, warmup: int, iters: int) -> float:

@@ -6,13 +6,16 @@ Used by the benchmarks and by the compound-scaling helper for latency budgets. T
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import torch
 
 
 @dataclass(frozen=True)
@@ -103,3 +106,20 @@ def time_callable(
         if gc_was_enabled:
             gc.enable()
     return TimingStats.from_samples(samples)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op threads (None: unchanged), restoring the count after.
+
+    On a busy machine more threads than free cores make OpenMP spin, and timings measure the contention.
+    """
+    before = torch.get_num_threads()
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
