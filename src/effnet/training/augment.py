@@ -6,7 +6,7 @@ from typing import Any
 
 from torchvision import transforms as T
 
-from effnet.weights.registry import IMAGENET_MEAN, IMAGENET_STD, official_crop_pct
+from effnet.weights.registry import IMAGENET_MEAN, IMAGENET_STD
 
 AUGMENTS = ("randaugment", "autoaugment", "none")
 
@@ -43,11 +43,3 @@ def normalisation(model: Any = None) -> tuple[tuple[float, ...], tuple[float, ..
 
     pre = preprocessing_for(model)
     return tuple(pre.mean), tuple(pre.std)
-
-
-def eval_transform(size: int, model: Any = None, crop_pct: float | None = None) -> Any:  # noqa: ANN401
-    """Bicubic resize to ``size / crop_pct``, centre crop ``size``, normalise: the preprocessing that
-    belongs to ``model`` (a config, weight file or registry tag), from :func:`effnet.transforms.eval_transform`."""
-    from effnet.transforms import eval_transform as weights_eval_transform
-
-    return weights_eval_transform(model, resolution=size, crop_pct=crop_pct or official_crop_pct(size))

@@ -31,6 +31,7 @@ from effnet.training.evaluate import evaluate
 from effnet.training.modeling import build_model, freeze_backbone, resolve_model_config, set_bn_eval
 from effnet.training.optim import build_optimizer
 from effnet.training.schedule import Schedule, StepScheduler, default_warmup_epochs, scaled_lr
+from effnet.transforms import eval_transform
 
 
 class TrainingDiverged(RuntimeError):
@@ -105,7 +106,7 @@ class _Run:
             tuple(cfg.crop_scale), model=self._preprocessing_source(),
         )
         train_ds = data.ImageFiles(splits.train, train_tf)
-        val_ds = data.ImageFiles(splits.val, augment.eval_transform(self.image_size, self._preprocessing_source()))
+        val_ds = data.ImageFiles(splits.val, eval_transform(self._preprocessing_source(), resolution=self.image_size))
         train_sampler = ShardedEpochSampler(len(train_ds), info, cfg.seed, shuffle=True, pad=True)
         val_sampler = ShardedEpochSampler(len(val_ds), info, cfg.seed, shuffle=False, pad=False)
         per_rank = cfg.batch_size // info.world_size

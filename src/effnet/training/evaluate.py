@@ -98,9 +98,9 @@ def evaluate_folder(
 
     from effnet.config import get_config
     from effnet.model import create_model
-    from effnet.training.augment import eval_transform
     from effnet.training.data import VAL_DIR_NAMES, ImageFiles, collate_skip_bad, scan_folder
     from effnet.training.distributed import pick_device
+    from effnet.transforms import eval_transform
 
     root = Path(data)
     split = next((root / n for n in VAL_DIR_NAMES if (root / n).is_dir()), root)
@@ -111,7 +111,7 @@ def evaluate_folder(
     num_classes = len(classes) if classes else 1000
     net = create_model(config, num_classes=num_classes, weights=weights).to(dev).eval()
     size = image_size or config.resolution
-    ds = ImageFiles(scan.samples, eval_transform(size, weights))
+    ds = ImageFiles(scan.samples, eval_transform(weights, resolution=size))
     loader = DataLoader(ds, batch_size=batch_size, num_workers=workers, collate_fn=collate_skip_bad)
     result = evaluate(net, loader, net.num_classes, dev)
     result["skipped"] = [f"{p}: {r}" for p, r in scan.skipped] + result["skipped"]
