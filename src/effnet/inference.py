@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from effnet.layers import folded_conv_bn
+
 
 def bf16_supported() -> bool:
     """Whether this CPU has native bf16 matmul/conv (AVX512-BF16 or AMX) for oneDNN."""
@@ -22,18 +24,11 @@ def bf16_supported() -> bool:
 
 
 def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """A copy of ``conv`` (same class, so SAME padding is kept) computing ``bn(conv(x))`` in eval mode.
-
-    y = gamma * (conv(x) + b - mean) / sqrt(var + eps) + beta: scale each output channel's
-    weights by gamma / sqrt(var + eps) and move the rest into the bias. Done in float64 so the
-    folded weights round once.
-    """
+    """A copy of ``conv`` (same class, so SAME padding is kept) computing ``bn(conv(x))`` in eval mode."""
     fused = copy.deepcopy(conv)
-    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(bn.running_mean, dtype=torch.float64)
-    with torch.no_grad():
-        fused.weight = nn.Parameter((conv.weight.double() * scale.view(-1, 1, 1, 1)).to(conv.weight.dtype))
-        fused.bias = nn.Parameter(((bias - bn.running_mean.double()) * scale + bn.bias.double()).to(conv.weight.dtype))
+    weight, bias = folded_conv_bn(conv, bn)
+    fused.weight = nn.Parameter(weight, requires_grad=conv.weight.requires_grad)
+    fused.bias = nn.Parameter(bias, requires_grad=conv.weight.requires_grad)
     return fused
 
 
