@@ -30,9 +30,12 @@ def test_infer_bench_rows_ratios_and_table():
         assert row.batch_ms.iters == 2 and row.latency.iters == 2  # pooled over the rounds
         assert row.images_per_s > 0 and row.peak_mem_mb >= 0 and row.peak_fraction > 0
     ratios = result.ratios()
-    assert {d["kind"] for d in ratios} == {"same backend", "best vs best"}
+    assert {d["kind"] for d in ratios} == {"same backend", "vs reference eager", "best vs best"}
     eager = next(d for d in ratios if d["effnet"] == "effnet/eager" and d["kind"] == "same backend")
     assert eager["throughput"] == pytest.approx(result.rows[0].images_per_s / result.rows[2].images_per_s)
+    nhwc = next(d for d in ratios if d["kind"] == "vs reference eager")
+    assert (nhwc["effnet"], nhwc["reference"]) == ("effnet/channels_last", "torchvision/eager")
+    assert nhwc["memory"] == pytest.approx(result.rows[1].peak_mem_mb / result.rows[2].peak_mem_mb)
     table = markdown_table(result)
     assert "| effnet | eager |" in table and "throughput ratio" in table
     json.dumps(result.to_dict())

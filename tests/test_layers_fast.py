@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -64,12 +65,13 @@ def test_model_gradients_equal_plain_autograd(monkeypatch):
         torch.testing.assert_close(fast[name], plain[name], rtol=1e-9, atol=1e-10, msg=name)
 
 
-def test_checkpointing_same_gradients_and_running_stats_updated_once():
+@pytest.mark.parametrize("mode", [True, "selective", "full"])
+def test_checkpointing_same_gradients_and_running_stats_updated_once(mode):
     model = _tiny(padding="same")
     x, y = torch.randn(4, 3, 47, 45, dtype=torch.float64), torch.tensor([0, 3, 6, 1])
     plain_model, ckpt_model = copy.deepcopy(model), copy.deepcopy(model)
     plain = _train_step(plain_model, x, y)
-    ckpt_model.set_grad_checkpointing(True)
+    ckpt_model.set_grad_checkpointing(mode)
     ckpt = _train_step(ckpt_model, x, y)
     for name in plain:
         torch.testing.assert_close(ckpt[name], plain[name], rtol=1e-9, atol=1e-10, msg=name)
@@ -92,3 +94,29 @@ def test_eval_outputs_and_names_unchanged():
         torch.testing.assert_close(plain_se(feats), feats * s.sigmoid())
     assert torch.isfinite(fast).all()
     assert "stages.1.0.se.reduce.weight" in model.state_dict()
+
+
+def _saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """Bytes of distinct tensors autograd keeps for the backward pass of one training forward."""
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x).sum().backward()
+    return sum(seen.values())
+
+
+def test_checkpointing_modes_trade_memory_for_recompute():
+    """Plain > selective (conv outputs kept) > full (block inputs only), in saved activation bytes."""
+    x = torch.randn(2, 3, 96, 96)
+    saved = {}
+    for mode in (False, "selective", "full"):
+        model = create_model("b0", num_classes=10).train()
+        model.set_grad_checkpointing(mode)
+        saved[mode] = _saved_bytes(model, x)
+    assert saved["full"] < saved["selective"] < 0.6 * saved[False], saved
+    with pytest.raises(ValueError, match="selective"):
+        create_model("b0").set_grad_checkpointing("sometimes")

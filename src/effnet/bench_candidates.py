@@ -22,15 +22,17 @@ from torch import nn
 
 BACKENDS = {
     "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime"),
-    "train": ("eager", "channels_last", "bf16", "checkpoint", "bf16_checkpoint", "plain_autograd", "compile"),
+    "train": ("eager", "channels_last", "bf16", "checkpoint", "checkpoint_full", "bf16_checkpoint", "plain_autograd",
+              "compile"),
 }
 #: What each training backend switches on (every one but eager also runs channels_last).
 TRAIN_BACKENDS = {
     "eager": "NCHW input, fp32",
     "channels_last": "NHWC input, fp32",
     "bf16": "NHWC, bf16 autocast (as `effnet train --amp bf16`)",
-    "checkpoint": "NHWC, fp32, per-block activation checkpointing",
-    "bf16_checkpoint": "NHWC, bf16 autocast and per-block checkpointing",
+    "checkpoint": "NHWC, fp32, selective checkpointing (conv outputs kept, the rest recomputed)",
+    "checkpoint_full": "NHWC, fp32, full per-block checkpointing (whole blocks recomputed)",
+    "bf16_checkpoint": "NHWC, bf16 autocast and selective checkpointing",
     "plain_autograd": "NHWC, fp32, effnet's memory-efficient Swish/SE switched off (effnet only)",
     "compile": "NHWC, torch.compile",
 }
@@ -130,10 +132,12 @@ def _train_step(impl: str, backend: str, model: nn.Module, x: torch.Tensor) -> t
     if backend != "eager":
         model = model.to(memory_format=CL)
         x = x.contiguous(memory_format=CL)
-    if backend in ("checkpoint", "bf16_checkpoint"):
+    if backend in ("checkpoint", "checkpoint_full", "bf16_checkpoint"):
+        if impl != "effnet" and backend == "checkpoint_full":
+            raise ValueError(f"{impl}'s checkpointing has no full/selective choice; effnet only")
         if not hasattr(model, "set_grad_checkpointing"):
             raise ValueError(f"{impl} has no per-stage activation checkpointing")
-        model.set_grad_checkpointing(True)
+        model.set_grad_checkpointing("full" if backend == "checkpoint_full" else True)
     if backend == "plain_autograd" and impl != "effnet":
         raise ValueError("plain_autograd switches off effnet's own memory-efficient ops; effnet only")
     forward = torch.compile(model) if backend == "compile" else model

@@ -77,8 +77,11 @@ class EfficientNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute each MBConv block in the backward pass instead of keeping its activations."""
+    def set_grad_checkpointing(self, enable: bool | str = True) -> None:
+        """Recompute MBConv activations in the backward pass: ``"selective"`` (= True) or ``"full"``.
+
+        See :func:`effnet.layers.set_grad_checkpointing` for what each keeps.
+        """
         from effnet.layers import set_grad_checkpointing
 
         set_grad_checkpointing(self, enable)
