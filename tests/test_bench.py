@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -44,7 +45,8 @@ def test_infer_bench_rows_ratios_and_table():
 def test_train_bench_cli_json(capsys):
     backends = "eager,checkpoint,plain_autograd"
     rc = main(["bench", "--model", "b0", "--batch", "2", "--mode", "train", "--backend", backends,
-               "--compare", "timm", "--resolution", "32", "--rounds", "1", "--iters", "1", "--warmup", "1", "--json"])
+               "--compare", "timm", "--resolution", "32", "--rounds", "1", "--iters", "1", "--warmup", "1", "--json",
+               "--memory-in-process"])
     assert rc == 0
     out = capsys.readouterr().out
     data = json.loads(out[: out.rindex("}") + 1])
@@ -55,6 +57,17 @@ def test_train_bench_cli_json(capsys):
     assert "effnet only" in data["skipped"]["timm/plain_autograd"]
     assert data["rows"][0]["latency"] is None
     assert layers.MEMORY_EFFICIENT  # the plain_autograd step restores the switch
+
+
+def test_isolated_memory_grows_with_the_batch():
+    """The fresh-process measurement sees a training step's activations: 8x the batch, much more memory."""
+    from effnet.bench import isolated_peak_mb
+
+    cfg = BenchConfig(model="b0", mode="train", backends=("eager",), compare=(), resolution=64, warmup=1,
+                      latency=False, threads=1)
+    small = isolated_peak_mb(dataclasses.replace(cfg, batch=2), "effnet", "eager")
+    large = isolated_peak_mb(dataclasses.replace(cfg, batch=16), "effnet", "eager")
+    assert 0 < small and large > small + 50, (small, large)  # B0 at 64 px keeps about 10 MB per image
 
 
 def test_bad_backend_is_a_clear_error(capsys):

@@ -3,13 +3,17 @@
 Every candidate (implementation x backend) is built first, then measured in interleaved rounds
 (round 1: A, B, C ...; round 2: A, B, C ...) so that slow drift of the machine (other jobs, thermal)
 hits all candidates alike; the samples of all rounds are pooled. Memory is the growth of the peak resident
-set (VmHWM) over the warm-up calls, started from a trimmed heap (see :mod:`effnet.benchmem`): it
-includes everything the step allocates (PyTorch tensors, oneDNN scratch, ONNX Runtime's arena).
+set (VmHWM) over the warm-up calls, started from a trimmed heap (see :mod:`effnet.benchmem`), by
+default in a fresh process per candidate: it includes everything the step allocates (PyTorch
+tensors, oneDNN scratch, ONNX Runtime's arena).
 """
 
 from __future__ import annotations
 
+import json
 import platform
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -39,6 +43,7 @@ class BenchConfig:
     num_classes: int = 1000
     latency: bool = True
     matmul_n: int = 2048  # size of the square matmul that measures the peak
+    isolate_memory: bool = True  # measure each candidate's peak memory in a fresh process
 
     def validate(self) -> None:
         if self.mode not in ("infer", "train"):
@@ -164,6 +169,32 @@ def _warm_up(cand: Candidate, cfg: BenchConfig) -> float:
     return peak.growth_mb
 
 
+def isolated_peak_mb(cfg: BenchConfig, impl: str, backend: str) -> float:
+    """Peak memory of one candidate's warm-up, measured in a fresh Python process.
+
+    Measured in the benchmark's own process, a candidate's RSS growth depends on what earlier
+    candidates left in the C heap (freed but fragmented memory is reused without growing RSS),
+    which moved the same training step between 1960 and 2559 MB. A fresh process has no history.
+    """
+    config = {**asdict(cfg), "threads": cfg.threads or torch.get_num_threads()}
+    code = "import sys; from effnet.bench import _child_peak; _child_peak(sys.argv[1], sys.argv[2], sys.argv[3])"
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(config), impl, backend],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"memory measurement of {impl}/{backend} failed: {done.stderr.strip()[-500:]}")
+    return float(done.stdout.split()[-1])
+
+
+def _child_peak(config_json: str, impl: str, backend: str) -> None:
+    fields = json.loads(config_json)
+    cfg = BenchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    torch.set_num_threads(cfg.threads)
+    cands, skipped = build_candidates(cfg, lambda msg: None, only=(impl, backend))
+    if not cands:
+        raise SystemExit(f"{impl}/{backend} could not be built: {skipped}")
+    print(_warm_up(cands[0], cfg))
+
+
 def _measure_round(cand: Candidate, cfg: BenchConfig, samples: dict[str, list[float]]) -> None:
     from effnet.timing import time_callable
 
@@ -188,6 +219,9 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchResu
     for cand in cands:
         log(f"warming up {cand.key} ...")
         mem[cand.key] = _warm_up(cand, cfg)
+        if cfg.isolate_memory:
+            log(f"measuring the peak memory of {cand.key} in a fresh process ...")
+            mem[cand.key] = isolated_peak_mb(cfg, cand.impl, cand.backend)
     samples: dict[str, list[float]] = {}
     for r in range(cfg.rounds):
         for cand in cands:

@@ -22,7 +22,7 @@ from torch import nn
 
 BACKENDS = {
     "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime"),
-    "train": ("eager", "channels_last", "bf16", "checkpoint", "checkpoint_full", "bf16_checkpoint", "plain_autograd",
+    "train": ("eager", "channels_last", "bf16", "checkpoint", "checkpoint_selective", "bf16_checkpoint", "plain_autograd",
               "compile"),
 }
 #: What each training backend switches on (every one but eager also runs channels_last).
@@ -30,9 +30,9 @@ TRAIN_BACKENDS = {
     "eager": "NCHW input, fp32",
     "channels_last": "NHWC input, fp32",
     "bf16": "NHWC, bf16 autocast (as `effnet train --amp bf16`)",
-    "checkpoint": "NHWC, fp32, selective checkpointing (conv outputs kept, the rest recomputed)",
-    "checkpoint_full": "NHWC, fp32, full per-block checkpointing (whole blocks recomputed)",
-    "bf16_checkpoint": "NHWC, bf16 autocast and selective checkpointing",
+    "checkpoint": "NHWC, fp32, per-block activation checkpointing (whole blocks recomputed)",
+    "checkpoint_selective": "NHWC, fp32, selective checkpointing (conv outputs kept, the rest recomputed)",
+    "bf16_checkpoint": "NHWC, bf16 autocast and per-block checkpointing",
     "plain_autograd": "NHWC, fp32, effnet's memory-efficient Swish/SE switched off (effnet only)",
     "compile": "NHWC, torch.compile",
 }
@@ -132,12 +132,12 @@ def _train_step(impl: str, backend: str, model: nn.Module, x: torch.Tensor) -> t
     if backend != "eager":
         model = model.to(memory_format=CL)
         x = x.contiguous(memory_format=CL)
-    if backend in ("checkpoint", "checkpoint_full", "bf16_checkpoint"):
-        if impl != "effnet" and backend == "checkpoint_full":
-            raise ValueError(f"{impl}'s checkpointing has no full/selective choice; effnet only")
+    if backend in ("checkpoint", "checkpoint_selective", "bf16_checkpoint"):
+        if impl != "effnet" and backend == "checkpoint_selective":
+            raise ValueError(f"{impl}'s checkpointing has no selective mode; effnet only")
         if not hasattr(model, "set_grad_checkpointing"):
             raise ValueError(f"{impl} has no per-stage activation checkpointing")
-        model.set_grad_checkpointing("full" if backend == "checkpoint_full" else True)
+        model.set_grad_checkpointing("selective" if backend == "checkpoint_selective" else True)
     if backend == "plain_autograd" and impl != "effnet":
         raise ValueError("plain_autograd switches off effnet's own memory-efficient ops; effnet only")
     forward = torch.compile(model) if backend == "compile" else model
@@ -162,8 +162,10 @@ def _train_step(impl: str, backend: str, model: nn.Module, x: torch.Tensor) -> t
     return step, bf16
 
 
-def build_candidates(cfg: Any, log: Callable[[str], None]) -> tuple[list[Candidate], dict[str, str]]:  # noqa: ANN401
-    """Every (implementation, backend) of ``cfg`` that can run here; the rest with the reason."""
+def build_candidates(
+    cfg: Any, log: Callable[[str], None], only: tuple[str, str] | None = None  # noqa: ANN401
+) -> tuple[list[Candidate], dict[str, str]]:
+    """Every (implementation, backend) of ``cfg`` that can run here (or just ``only``); the rest with the reason."""
     from effnet.config import get_config
     from effnet.flops import model_cost
 
@@ -175,6 +177,8 @@ def build_candidates(cfg: Any, log: Callable[[str], None]) -> tuple[list[Candida
     cands, skipped = [], {}
     for impl in ("effnet", *cfg.compare):
         for backend in cfg.backends:
+            if only is not None and (impl, backend) != only:
+                continue
             log(f"building {impl}/{backend} ...")
             torch.manual_seed(0)
             try:

@@ -288,7 +288,7 @@ def _frozen_bn_stats(module: nn.Module) -> Iterator[None]:
 #: Ops whose outputs selective checkpointing keeps: the convolutions, the costly part to recompute.
 _CONV_OPS = frozenset({torch.ops.aten.convolution.default, torch.ops.aten.mkldnn_convolution.default,
                        torch.ops.aten.cudnn_convolution.default})
-CHECKPOINT_MODES = ("selective", "full")
+CHECKPOINT_MODES = ("full", "selective")
 
 
 def _keep_conv_outputs(ctx: object, op: object, *args: object, **kwargs: object) -> CheckpointPolicy:
@@ -298,13 +298,14 @@ def _keep_conv_outputs(ctx: object, op: object, *args: object, **kwargs: object)
 def set_grad_checkpointing(model: nn.Module, enable: bool | str = True) -> None:
     """Activation checkpointing for every MBConv in ``model`` (training memory for compute).
 
-    ``"selective"`` (what ``True`` means) keeps each block's conv outputs and recomputes only
-    the cheap element-wise work (BatchNorm, Swish, SE) in the backward pass: about a third of
-    the activation memory of plain training for about 10% more time. ``"full"`` keeps only
-    each block's input and recomputes the whole block, convolutions included: least memory,
-    slowest. ``False`` switches it off.
+    ``"full"`` (what ``True`` means) keeps only each block's input and recomputes the whole
+    block in the backward pass. ``"selective"`` also keeps the conv outputs and recomputes only
+    the element-wise work (BatchNorm, Swish, SE), so no convolution runs twice; it keeps about
+    3x more than full (and 3x less than no checkpointing). On a 2-core CPU, B0 batch 32, full
+    was both leaner and faster (7.9 vs 7.3 images/s, 1429 vs 1786 MB): the per-op save/recompute
+    policy runs in Python. ``False`` switches checkpointing off.
     """
-    mode = "selective" if enable is True else enable or None
+    mode = "full" if enable is True else enable or None
     if mode is not None and mode not in CHECKPOINT_MODES:
         raise ValueError(f"grad checkpointing must be True, False or one of {CHECKPOINT_MODES}, got {enable!r}")
     for m in model.modules():

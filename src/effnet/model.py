@@ -78,7 +78,7 @@ class EfficientNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def set_grad_checkpointing(self, enable: bool | str = True) -> None:
-        """Recompute MBConv activations in the backward pass: ``"selective"`` (= True) or ``"full"``.
+        """Recompute MBConv activations in the backward pass: ``"full"`` (= True) or ``"selective"``.
 
         See :func:`effnet.layers.set_grad_checkpointing` for what each keeps.
         """

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=("infer", "train"), default="infer")
     p.add_argument("--backend", type=_csv, default=("eager",),
                    help="comma list; infer: eager,channels_last,bf16,compile,onnxruntime; "
-                   "train: eager,channels_last,bf16,checkpoint,checkpoint_full,bf16_checkpoint,plain_autograd,compile")
+                   "train: eager,channels_last,bf16,checkpoint,checkpoint_selective,bf16_checkpoint,plain_autograd,compile")
     p.add_argument("--compare", type=_csv, default=("torchvision",), help="comma list of torchvision,timm (or 'none')")
     p.add_argument("--resolution", type=int, default=None)
     p.add_argument("--rounds", type=int, default=3, help="interleaved measuring rounds (default 3)")
@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-latency", action="store_true", help="skip the batch-1 latency measurement")
+    p.add_argument("--memory-in-process", action="store_true",
+                   help="measure peak memory in the benchmark's own process (faster; depends on candidate order)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--markdown", action="store_true", help="print a markdown table (the default output)")
     p.set_defaults(func=run)
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, batch=args.batch, mode=args.mode, backends=args.backend, compare=compare,
         resolution=args.resolution, rounds=args.rounds, iters=args.iters, latency_iters=args.latency_iters,
         warmup=args.warmup, threads=args.threads, latency=not args.no_latency and args.mode == "infer",
+        isolate_memory=not args.memory_in_process,
     )
     quiet = args.json
     result = run_bench(cfg, log=(lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr)))
