@@ -31,3 +31,15 @@ def test_bf16_autocast_on_cpu_trains(tmp_path):
     assert result.steps == 3 and result.history[0]["train_loss"] == pytest.approx(result.history[0]["train_loss"])
     with pytest.raises(ValueError, match="fp16 needs a CUDA GPU"):
         train(TrainConfig(**tiny_kwargs(data, tmp_path / "run2", epochs=1, amp="fp16", device="cpu")))
+
+
+def test_grad_checkpointing_trains_to_the_same_weights(tmp_path):
+    """Checkpointing changes what is kept for the backward pass, not the result (BN statistics included)."""
+    data = write_digits(tmp_path / "data")
+    plain = train(TrainConfig(**tiny_kwargs(data, tmp_path / "plain", epochs=1)))
+    for mode in ("full", "selective"):
+        ckpt = train(TrainConfig(**tiny_kwargs(data, tmp_path / mode, epochs=1, grad_checkpointing=mode)))
+        assert {m.grad_checkpointing for m in ckpt.model.modules() if hasattr(m, "grad_checkpointing")} == {mode}
+        a, b = plain.model.state_dict(), ckpt.model.state_dict()
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-5, msg=key)

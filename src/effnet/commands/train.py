@@ -44,6 +44,8 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.add_argument("--amp", default="auto", choices=["auto", "off", "bf16", "fp16"])
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--grad-checkpointing", nargs="?", const="full", default=False, choices=["full", "selective"],
+                   help="recompute block activations in the backward pass: less memory, more time (default full)")
     p.add_argument("--sync-bn", action="store_true")
     p.add_argument("--freeze-bn", action="store_true")
     p.add_argument("--seed", type=int, default=0)
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             "weight_decay", "schedule", "warmup_epochs", "ema", "ema_decay", "label_smoothing", "augment",
             "randaugment_magnitude", "flip", "dropout", "drop_connect", "bn_momentum", "val_fraction", "out_dir",
             "resume", "checkpoint_every_steps", "keep_checkpoints", "workers", "device", "amp", "channels_last",
-            "compile", "sync_bn", "freeze_bn", "seed", "threads", "progress"]
+            "compile", "grad_checkpointing", "sync_bn", "freeze_bn", "seed", "threads", "progress"]
     result = train(TrainConfig(data=data, **{k: getattr(args, k) for k in keys}))
     import os
 

@@ -59,6 +59,7 @@ class TrainConfig:
     amp: str = "auto"  # auto (fp16 on CUDA, off on CPU), off, bf16, fp16
     channels_last: bool | None = None  # None: on for CUDA
     compile: bool = False
+    grad_checkpointing: bool | str = False  # True/"full" or "selective": recompute activations, less memory
     sync_bn: bool = False
     freeze_bn: bool = False  # BN layers use running statistics while training
     deterministic: bool = False

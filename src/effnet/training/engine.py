@@ -139,6 +139,8 @@ class _Run:
         model = build_model(self.model_config, self.num_classes, cfg.weights)
         if cfg.freeze_backbone:
             freeze_backbone(model)
+        if cfg.grad_checkpointing:
+            model.set_grad_checkpointing(cfg.grad_checkpointing)
         self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
         model.to(self.device)
         if self.channels_last:
