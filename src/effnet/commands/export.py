@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-classes", type=int, default=1000)
     p.add_argument("--atol", type=float, default=1e-4, help="check tolerance (default 1e-4)")
     p.add_argument("--no-check", action="store_true", help="skip the check against PyTorch")
+    p.add_argument("--int8", type=Path, default=None, metavar="IMAGE_DIR",
+                   help="also write MODEL.int8.onnx, calibrated on half of these images; prints its top-1 agreement "
+                        "with fp32 on the other half (lossy: see docs/benchmarks.md)")
     p.add_argument("-o", "--output", type=Path, default=None, help="output file (default: MODEL.onnx / MODEL.pt)")
     p.set_defaults(func=run)
 
@@ -47,4 +50,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"effnet export: check FAILED: {exc}")
         return 1
     print(result.summary())
+    if args.int8 is not None:
+        if args.format != "onnx":
+            raise ValueError("--int8 quantizes the ONNX export; use it with --format onnx")
+        from effnet.quantize import folder_images, quantize_onnx_int8
+        from effnet.transforms import eval_transform
+
+        images, skipped = folder_images(args.int8, eval_transform(args.weights or model.config, args.size))
+        for line in skipped:
+            print(f"skipped unreadable image {line}")
+        print(quantize_onnx_int8(out, out.with_suffix(".int8.onnx"), images).summary())
     return 0
