@@ -37,6 +37,25 @@ def photos(model_name: str = "lite0") -> torch.Tensor:
     return torch.stack(out)
 
 
+CALIBRATION = ["brick", "clock", "grass", "gravel", "moon", "text", "logo", "microaneurysms", "cell"]
+
+
+def calibration_images(model_name: str = "lite0") -> torch.Tensor:
+    """Real images *not* in the test set: other skimage images, scikit-learn's two photos, 20 LFW faces."""
+    import numpy as np
+    import skimage.data as skdata
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    from effnet.transforms import eval_transform, to_rgb
+
+    arrays = [getattr(skdata, name)() for name in CALIBRATION] + list(load_sample_images().images)
+    arrays += [(face * 255).astype(np.uint8) for face in skdata.lfw_subset()[:20]]
+    tf = eval_transform(model_name)
+    return torch.stack([tf(to_rgb(Image.fromarray(a if a.dtype == np.uint8 else (a > 0).astype(np.uint8) * 255)))
+                        for a in arrays])
+
+
 def paths(model: torch.nn.Module, which: list[str]) -> dict[str, object]:
     from effnet.export import export_onnx, onnx_session
     from effnet.inference import optimize_for_inference
@@ -49,9 +68,15 @@ def paths(model: torch.nn.Module, which: list[str]) -> dict[str, object]:
             made[name] = optimize_for_inference(model, dtype=torch.bfloat16)
         elif name == "compile":
             made[name] = optimize_for_inference(model, compile=True)
-        elif name == "onnxruntime":
+        elif name in ("onnxruntime", "onnxruntime_int8"):
             path = Path(tempfile.mkdtemp(prefix="effnet-agree-")) / "m.onnx"
             export_onnx(model, path, dynamic_batch=True, input_size=model.config.resolution)
+            if name == "onnxruntime_int8":
+                from effnet.quantize import quantize_onnx_int8
+
+                images = photos(model.config.name)
+                path = quantize_onnx_int8(path, path.with_suffix(".int8.onnx"), calibration_images(model.config.name),
+                                          check=images).path
             session = onnx_session(path)
             inp = session.get_inputs()[0].name
             made[name] = lambda x, s=session, i=inp: torch.from_numpy(s.run(None, {i: x.numpy()})[0])
@@ -62,18 +87,27 @@ def paths(model: torch.nn.Module, which: list[str]) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--paths", default="fp32_folded_nhwc,bf16,compile,onnxruntime")
+    parser.add_argument("--paths", default="fp32_folded_nhwc,bf16,compile,onnxruntime,onnxruntime_int8")
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args(argv)
     from effnet import create_model
 
     model = create_model("lite0", weights="lite0").eval()
     images = photos("lite0")
+    import effnet.layers as layers
+
+    layers.FOLD_BN_IN_EVAL = False  # the reference is the model with its BatchNorm layers run as such
     with torch.inference_mode():
         ref = torch.cat([model(images[i:i + args.batch]) for i in range(0, len(images), args.batch)])
+    layers.FOLD_BN_IN_EVAL = True
     print(f"{len(images)} samples ({len(PHOTOS)} skimage photos x 8 variants), real Lite0 weights\n")
     print("| path | top-1 agreement | agree / n | max abs logit diff |")
     print("|---|---:|---:|---:|")
+    print("| eager (BN folded on the fly) | ", end="")
+    with torch.inference_mode():
+        eager = torch.cat([model(images[i:i + args.batch]) for i in range(0, len(images), args.batch)])
+    agree = int((eager.argmax(1) == ref.argmax(1)).sum())
+    print(f"{100 * agree / len(images):.2f}% | {agree}/{len(images)} | {(eager - ref).abs().max().item():.2e} |")
     for name, run in paths(model, args.paths.split(",")).items():
         with torch.inference_mode():
             got = torch.cat([run(images[i:i + args.batch]).float() for i in range(0, len(images), args.batch)])

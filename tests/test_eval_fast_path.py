@@ -32,8 +32,10 @@ def _unfused(model: torch.nn.Module, x: torch.Tensor, monkeypatch: pytest.Monkey
         return model(x)
 
 
+@pytest.mark.parametrize("matmul_rows", [0, 10**9], ids=["1x1-as-conv", "1x1-as-matmul"])
 @pytest.mark.parametrize("name,padding,size", [("b0", "symmetric", 224), ("b0", "same", 231), ("lite0", "same", 200)])
-def test_folded_eval_matches_unfused(name, padding, size, monkeypatch):
+def test_folded_eval_matches_unfused(name, padding, size, matmul_rows, monkeypatch):
+    monkeypatch.setattr(layers, "MATMUL_MAX_ROWS", matmul_rows)
     model = _randomize_bn(create_model(name, padding=padding)).eval()
     x = torch.randn(2, 3, size, size).contiguous(memory_format=torch.channels_last)  # used as is, no copy
     before = x.clone()

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 BACKENDS = {
-    "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime"),
+    "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime", "onnxruntime_int8"),
     "train": ("eager", "channels_last", "bf16", "checkpoint", "checkpoint_selective", "bf16_checkpoint", "plain_autograd",
               "compile"),
 }
@@ -96,8 +96,8 @@ def _infer_runner(impl: str, backend: str, model: nn.Module) -> tuple[Callable[[
 
     if backend == "eager":
         return model, False
-    if backend == "onnxruntime":
-        return _onnx_runner(impl, model), False
+    if backend in ("onnxruntime", "onnxruntime_int8"):
+        return _onnx_runner(impl, model, int8=backend == "onnxruntime_int8"), False
     bf16 = backend == "bf16"
     if impl == "effnet":
         return optimize_for_inference(model, dtype=torch.bfloat16 if bf16 else None, compile=backend == "compile"), bf16
@@ -107,7 +107,7 @@ def _infer_runner(impl: str, backend: str, model: nn.Module) -> tuple[Callable[[
     return model, bf16
 
 
-def _onnx_runner(impl: str, model: nn.Module) -> Callable[[torch.Tensor], Any]:
+def _onnx_runner(impl: str, model: nn.Module, int8: bool = False) -> Callable[[torch.Tensor], Any]:
     from effnet.export import onnx_session
 
     path = Path(tempfile.mkdtemp(prefix="effnet-bench-")) / f"{impl}.onnx"
@@ -122,6 +122,13 @@ def _onnx_runner(impl: str, model: nn.Module) -> Callable[[torch.Tensor], Any]:
             program = torch.onnx.export(model, (example,), dynamo=True, opset_version=18,
                                         dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},))
         program.save(str(path))
+    if int8:  # calibrated on real photos; speed only (agreement: benchmarks/agreement.py, real weights)
+        from effnet.quantize import calibration_photos, quantize_onnx_int8
+        from effnet.transforms import eval_transform
+
+        res = model.config.resolution if impl == "effnet" else 224
+        photos = calibration_photos(eval_transform(resolution=res))
+        path = quantize_onnx_int8(path, path.with_suffix(".int8.onnx"), photos).path
     session = onnx_session(path)
     name = session.get_inputs()[0].name
     return lambda x: session.run(None, {name: x.numpy()})[0]

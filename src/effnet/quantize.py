@@ -32,6 +32,13 @@ class Int8Result:
                 f"on {100 * self.top1_agreement:.1f}% of {self.checked_images} held-out images")
 
 
+def calibration_photos(transform: object) -> torch.Tensor:
+    """Real photos for calibrating when the user has none: scikit-image's and scikit-learn's sample images."""
+    from effnet.predict import demo_photos
+
+    return torch.stack([transform(image) for _, image in demo_photos()])
+
+
 def folder_images(folder: str | Path, transform: object, limit: int = 256) -> tuple[torch.Tensor, list[str]]:
     """Up to ``limit`` images under ``folder`` (recursively, sorted), preprocessed; unreadable files are
     skipped and returned by name."""
@@ -79,20 +86,22 @@ def _run(path: Path, images: torch.Tensor) -> np.ndarray:
 
 
 def quantize_onnx_int8(
-    fp32_path: str | Path, out_path: str | Path, images: torch.Tensor, *, per_channel: bool = True
+    fp32_path: str | Path, out_path: str | Path, images: torch.Tensor, *, check: torch.Tensor | None = None,
+    per_channel: bool = True,
 ) -> Int8Result:
-    """Quantize an fp32 ONNX export to int8, calibrating on half of ``images`` and checking on the rest.
+    """Quantize an fp32 ONNX export to int8 and measure its top-1 agreement with fp32 on held-out images.
 
-    ``images`` are preprocessed (N, 3, H, W) float tensors, N >= 2; even-numbered ones calibrate,
-    odd-numbered ones measure the top-1 agreement with the fp32 model. The file is written atomically.
+    ``images`` are preprocessed (N, 3, H, W) float tensors. Without ``check``, even-numbered images
+    calibrate and odd-numbered ones are held out (N >= 2); with ``check``, all of ``images`` calibrate
+    and the agreement is measured on ``check``. The file is written atomically.
     """
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    if images.dim() != 4 or len(images) < 2:
+    if images.dim() != 4 or len(images) < (1 if check is not None else 2):
         raise ValueError(f"need at least 2 preprocessed images (N, 3, H, W) to calibrate and check, got {tuple(images.shape)}")
     fp32_path = Path(fp32_path)
-    calibrate, check = images[0::2], images[1::2]
+    calibrate, check = (images[0::2], images[1::2]) if check is None else (images, check)
 
     _, input_name, batch = _input(fp32_path)
 
