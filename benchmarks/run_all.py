@@ -17,16 +17,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 COMMON = ["--rounds", "2", "--iters", "2", "--latency-iters", "10"]
 RUNS = {
-    "infer": ["--mode", "infer", "--batch", "32", "--backend", "eager,channels_last,bf16,onnxruntime",
+    "infer": ["--mode", "infer", "--batch", "32", "--backend", "eager,channels_last,bf16,onnxruntime,onnxruntime_int8",
               "--compare", "torchvision,timm", *COMMON],
     "fast": ["--mode", "infer", "--batch", "32", "--backend", "channels_last,compile,onnxruntime",
              "--compare", "torchvision", *COMMON],
-    "train": ["--mode", "train", "--batch", "32", "--backend", "eager,channels_last,checkpoint,bf16_checkpoint",
+    "train": ["--mode", "train", "--batch", "32", "--backend", "eager,channels_last,checkpoint,checkpoint_selective,bf16_checkpoint",
               "--compare", "torchvision", "--rounds", "4", "--iters", "1"],
 }
 #: Stand-alone scripts in this folder, run with the same environment.
 SCRIPTS = {
-    "budget": ["train_memory.py", "--budget-mb", "2048"],
+    "budget": ["train_memory.py", "--budget-mb", "2048", "--runs",
+               "torchvision:eager,torchvision:channels_last,effnet:channels_last,effnet:checkpoint,effnet:checkpoint_selective"],
     "agreement": ["agreement.py"],
     "profile": ["profile_b1.py"],
     "growth": ["cost_growth.py", "--iters", "5"],

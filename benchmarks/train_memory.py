@@ -1,6 +1,6 @@
 """Largest training batch that fits a memory budget, per implementation x training backend.
 
-Peak memory of a training step (RSS high-water growth, as in ``effnet bench``: it includes
+Peak memory of a training step (RSS high-water growth in a fresh process, as in ``effnet bench``: it includes
 gradients, optimizer state and every saved activation) grows linearly with the batch. This
 measures it at two small batches, fits the line, predicts the largest batch under --budget-mb,
 and then checks the prediction with real steps (stepping down while it does not fit, up while
@@ -12,43 +12,48 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
-from effnet.bench_candidates import TRAIN_BACKENDS, _train_step, build_model, calibrate_bn
-from effnet.benchmem import PeakRSS
+from effnet.bench import BenchConfig, isolated_peak_mb
+from effnet.bench_candidates import TRAIN_BACKENDS
 
 
 def step_peak_mb(impl: str, backend: str, model_name: str, batch: int, resolution: int) -> float:
-    """RSS high-water growth over two training steps (the first allocates grads and momentum)."""
-    torch.manual_seed(0)
-    model = calibrate_bn(build_model(impl, model_name, 1000), resolution)
-    x = torch.randn(batch, 3, resolution, resolution)
-    step, _ = _train_step(impl, backend, model, x)
-    with PeakRSS() as peak:
-        step()
-        step()
-    del model, step
-    return peak.growth_mb
+    """RSS high-water growth over two training steps (the first allocates grads and momentum), in a fresh process."""
+    cfg = BenchConfig(model=model_name, batch=batch, mode="train", backends=(backend,),
+                      compare=() if impl == "effnet" else (impl,), resolution=resolution, warmup=2, latency=False)
+    return isolated_peak_mb(cfg, impl, backend)
 
 
 def largest_batch(impl: str, backend: str, model_name: str, budget_mb: float, resolution: int,
-                  probes: tuple[int, int] = (4, 12), max_up: int = 4) -> dict[str, float]:
-    a, b = probes
-    mem_a = step_peak_mb(impl, backend, model_name, a, resolution)
-    mem_b = step_peak_mb(impl, backend, model_name, b, resolution)
-    per_image = max((mem_b - mem_a) / (b - a), 1e-3)
-    fixed = mem_a - per_image * a
-    batch = max(int((budget_mb - fixed) / per_image), 1)
-    measured = step_peak_mb(impl, backend, model_name, batch, resolution)
-    while measured > budget_mb and batch > 1:  # the line was optimistic: step down by the overshoot
-        batch = max(batch - max(int((measured - budget_mb) / per_image), 1), 1)
-        measured = step_peak_mb(impl, backend, model_name, batch, resolution)
-    for _ in range(max_up):  # the line was pessimistic: step up while the next batch still fits
-        bigger = step_peak_mb(impl, backend, model_name, batch + 1, resolution)
-        if bigger > budget_mb:
+                  probes: tuple[int, int] = (4, 12), max_steps: int = 6) -> dict[str, float]:
+    """Secant search on measured peaks: the largest batch measured to fit, and its peak.
+
+    Memory is only roughly linear in the batch (fixed costs dominate small batches), so each new
+    measurement replaces the line's far end: the next guess comes from the fitting batch with the
+    largest peak and the nearest batch that did not fit (or the largest measured so far).
+    """
+    def measure(batch: int) -> float:
+        return step_peak_mb(impl, backend, model_name, batch, resolution)
+
+    points = {n: measure(n) for n in probes}
+    per_image = max((points[probes[1]] - points[probes[0]]) / (probes[1] - probes[0]), 1e-3)
+    fixed = points[probes[0]] - per_image * probes[0]
+    for _ in range(max_steps):
+        fits = [n for n, mb in points.items() if mb <= budget_mb]
+        over = [n for n, mb in points.items() if mb > budget_mb]
+        low = max(fits, default=0)
+        high = min(over, default=None)
+        if high is not None and high - low <= 1:
             break
-        batch, measured = batch + 1, bigger
-    return {"per_image_mb": per_image, "fixed_mb": fixed, "batch": batch, "measured_mb": measured}
+        if low == 0:
+            guess = high // 2
+        else:
+            other = high if high is not None else max(n for n in points if n != low)
+            slope = max((points[other] - points[low]) / (other - low), 1e-3)
+            guess = low + int((budget_mb - points[low]) / slope)
+        upper = high - 1 if high is not None else guess
+        points.setdefault(guess := min(max(guess, low + 1), upper), measure(guess))
+    low = max((n for n, mb in points.items() if mb <= budget_mb), default=0)
+    return {"per_image_mb": per_image, "fixed_mb": fixed, "batch": low, "measured_mb": points.get(low, float("nan"))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-mb", type=float, default=2048)
     parser.add_argument("--resolution", type=int, default=None)
     parser.add_argument("--runs", default="torchvision:eager,torchvision:channels_last,effnet:channels_last,"
-                        "effnet:plain_autograd,effnet:checkpoint,effnet:bf16_checkpoint",
+                        "effnet:plain_autograd,effnet:checkpoint,effnet:checkpoint_selective,effnet:bf16_checkpoint",
                         help=f"comma list of implementation:backend (backends: {', '.join(TRAIN_BACKENDS)})")
     args = parser.parse_args(argv)
     from effnet.config import get_config
