@@ -65,13 +65,13 @@ def test_model_gradients_equal_plain_autograd(monkeypatch):
         torch.testing.assert_close(fast[name], plain[name], rtol=1e-9, atol=1e-10, msg=name)
 
 
-@pytest.mark.parametrize("mode", [True, "selective", "full"])
-def test_checkpointing_same_gradients_and_running_stats_updated_once(mode):
+@pytest.mark.parametrize("mode,stages", [(True, None), ("selective", None), ("full", None), ("full", (0, 2))])
+def test_checkpointing_same_gradients_and_running_stats_updated_once(mode, stages):
     model = _tiny(padding="same")
     x, y = torch.randn(4, 3, 47, 45, dtype=torch.float64), torch.tensor([0, 3, 6, 1])
     plain_model, ckpt_model = copy.deepcopy(model), copy.deepcopy(model)
     plain = _train_step(plain_model, x, y)
-    ckpt_model.set_grad_checkpointing(mode)
+    ckpt_model.set_grad_checkpointing(mode, stages)
     ckpt = _train_step(ckpt_model, x, y)
     for name in plain:
         torch.testing.assert_close(ckpt[name], plain[name], rtol=1e-9, atol=1e-10, msg=name)
@@ -118,5 +118,13 @@ def test_checkpointing_modes_trade_memory_for_recompute():
         model.set_grad_checkpointing(mode)
         saved[mode] = _saved_bytes(model, x)
     assert saved["full"] < saved["selective"] < 0.6 * saved[False], saved
+    model = create_model("b0", num_classes=10).train()
+    assert layers.early_stages(model) == [0, 1, 2]  # inputs at 1/2 and 1/4 of the image size
+    model.set_grad_checkpointing(True, stages=layers.early_stages(model))
+    early = _saved_bytes(model, x)
+    assert saved["full"] < early < 0.6 * saved[False], (early, saved)  # 5 of 16 blocks hold most activations
+    assert [b.grad_checkpointing for b in model.stages[3]] == [None] * 3
+    with pytest.raises(ValueError, match="out of range"):
+        model.set_grad_checkpointing(True, stages=[7])
     with pytest.raises(ValueError, match="selective"):
         create_model("b0").set_grad_checkpointing("sometimes")

@@ -24,3 +24,16 @@ def test_train_then_eval_cli(tmp_path, capsys):
     assert result["images"] == 24 and set(result["per_class"]) == {"0", "1", "2"}
     assert f"final top-1 {result['top1']:.2f}%" in trained
     assert main(["train", str(tmp_path / "missing"), "--epochs", "1"]) == 2
+
+
+def test_eval_uses_the_weight_sets_own_resolution():
+    from effnet import get_config
+    from effnet.training.evaluate import eval_resolution
+    from effnet.weights.registry import list_weights
+
+    other = [ws for ws in list_weights() if ws.preprocessing.resolution != get_config(ws.model).resolution]
+    assert other, "the registry has weight sets trained at other sizes (torchvision B2-B7 V1, AdvProp ...)"
+    for ws in other:
+        assert eval_resolution(get_config(ws.model), ws.tag) == ws.preprocessing.resolution, ws.tag
+    assert eval_resolution(get_config("b3"), "runs/mine/model.safetensors") == 300
+    assert eval_resolution(get_config("b3"), None) == 300

@@ -37,9 +37,11 @@ def test_grad_checkpointing_trains_to_the_same_weights(tmp_path):
     """Checkpointing changes what is kept for the backward pass, not the result (BN statistics included)."""
     data = write_digits(tmp_path / "data")
     plain = train(TrainConfig(**tiny_kwargs(data, tmp_path / "plain", epochs=1)))
-    for mode in ("full", "selective"):
-        ckpt = train(TrainConfig(**tiny_kwargs(data, tmp_path / mode, epochs=1, grad_checkpointing=mode)))
-        assert {m.grad_checkpointing for m in ckpt.model.modules() if hasattr(m, "grad_checkpointing")} == {mode}
+    for mode, stages, expect in [("full", None, {"full"}), ("selective", None, {"selective"}),
+                                 (False, "early", {"full", None})]:
+        ckpt = train(TrainConfig(**tiny_kwargs(data, tmp_path / str(mode), epochs=1, grad_checkpointing=mode,
+                                               checkpoint_stages=stages)))
+        assert {m.grad_checkpointing for m in ckpt.model.modules() if hasattr(m, "grad_checkpointing")} == expect
         a, b = plain.model.state_dict(), ckpt.model.state_dict()
         for key in a:
             torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-5, msg=key)

@@ -22,7 +22,8 @@ from torch import nn
 
 BACKENDS = {
     "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime", "onnxruntime_int8"),
-    "train": ("eager", "channels_last", "bf16", "checkpoint", "checkpoint_selective", "bf16_checkpoint", "plain_autograd",
+    "train": ("eager", "channels_last", "bf16", "checkpoint", "checkpoint_early", "checkpoint_selective", "bf16_checkpoint",
+              "plain_autograd",
               "compile"),
 }
 #: What each training backend switches on (every one but eager also runs channels_last).
@@ -31,6 +32,7 @@ TRAIN_BACKENDS = {
     "channels_last": "NHWC input, fp32",
     "bf16": "NHWC, bf16 autocast (as `effnet train --amp bf16`)",
     "checkpoint": "NHWC, fp32, per-block activation checkpointing (whole blocks recomputed)",
+    "checkpoint_early": "NHWC, fp32, full checkpointing of the high-resolution stages only (effnet.layers.early_stages)",
     "checkpoint_selective": "NHWC, fp32, selective checkpointing (conv outputs kept, the rest recomputed)",
     "bf16_checkpoint": "NHWC, bf16 autocast and per-block checkpointing",
     "plain_autograd": "NHWC, fp32, effnet's memory-efficient Swish/SE switched off (effnet only)",
@@ -139,12 +141,17 @@ def _train_step(impl: str, backend: str, model: nn.Module, x: torch.Tensor) -> t
     if backend != "eager":
         model = model.to(memory_format=CL)
         x = x.contiguous(memory_format=CL)
-    if backend in ("checkpoint", "checkpoint_selective", "bf16_checkpoint"):
-        if impl != "effnet" and backend == "checkpoint_selective":
-            raise ValueError(f"{impl}'s checkpointing has no selective mode; effnet only")
+    if backend in ("checkpoint", "checkpoint_early", "checkpoint_selective", "bf16_checkpoint"):
+        if impl != "effnet" and backend in ("checkpoint_early", "checkpoint_selective"):
+            raise ValueError(f"{impl}'s checkpointing has no selective or per-stage mode; effnet only")
         if not hasattr(model, "set_grad_checkpointing"):
             raise ValueError(f"{impl} has no per-stage activation checkpointing")
-        model.set_grad_checkpointing("selective" if backend == "checkpoint_selective" else True)
+        if backend == "checkpoint_early":
+            from effnet.layers import early_stages
+
+            model.set_grad_checkpointing(True, stages=early_stages(model))
+        else:
+            model.set_grad_checkpointing("selective" if backend == "checkpoint_selective" else True)
     if backend == "plain_autograd" and impl != "effnet":
         raise ValueError("plain_autograd switches off effnet's own memory-efficient ops; effnet only")
     forward = torch.compile(model) if backend == "compile" else model

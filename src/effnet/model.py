@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -77,14 +78,15 @@ class EfficientNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def set_grad_checkpointing(self, enable: bool | str = True) -> None:
-        """Recompute MBConv activations in the backward pass: ``"full"`` (= True) or ``"selective"``.
+    def set_grad_checkpointing(self, enable: bool | str = True, stages: Iterable[int] | None = None) -> None:
+        """Recompute MBConv activations in the backward pass: ``"full"`` (= True) or ``"selective"``,
+        in every stage or only in ``stages`` (indices of ``self.stages``).
 
         See :func:`effnet.layers.set_grad_checkpointing` for what each keeps.
         """
         from effnet.layers import set_grad_checkpointing
 
-        set_grad_checkpointing(self, enable)
+        set_grad_checkpointing(self, enable, stages)
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier with a freshly initialised one for ``num_classes`` (0 removes it)."""

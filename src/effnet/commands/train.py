@@ -46,12 +46,19 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.add_argument("--compile", action="store_true")
     p.add_argument("--grad-checkpointing", nargs="?", const="full", default=False, choices=["full", "selective"],
                    help="recompute block activations in the backward pass: less memory, more time (default full)")
+    p.add_argument("--checkpoint-stages", type=_stage_list, default=None, metavar="I,J,...",
+                   help="checkpoint only these stages (0-6 for B0; 'early' = the high-resolution ones: most "
+                        "of the memory for little recomputation)")
     p.add_argument("--sync-bn", action="store_true")
     p.add_argument("--freeze-bn", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=run)
+
+
+def _stage_list(text: str) -> tuple[int, ...] | str:
+    return "early" if text == "early" else tuple(int(i) for i in text.split(","))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             "weight_decay", "schedule", "warmup_epochs", "ema", "ema_decay", "label_smoothing", "augment",
             "randaugment_magnitude", "flip", "dropout", "drop_connect", "bn_momentum", "val_fraction", "out_dir",
             "resume", "checkpoint_every_steps", "keep_checkpoints", "workers", "device", "amp", "channels_last",
-            "compile", "grad_checkpointing", "sync_bn", "freeze_bn", "seed", "threads", "progress"]
+            "compile", "grad_checkpointing", "checkpoint_stages", "sync_bn", "freeze_bn", "seed", "threads", "progress"]
     result = train(TrainConfig(data=data, **{k: getattr(args, k) for k in keys}))
     import os
 

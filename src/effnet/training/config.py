@@ -60,6 +60,7 @@ class TrainConfig:
     channels_last: bool | None = None  # None: on for CUDA
     compile: bool = False
     grad_checkpointing: bool | str = False  # True/"full" or "selective": recompute activations, less memory
+    checkpoint_stages: tuple[int, ...] | str | None = None  # only these model.stages, or "early"; None: all
     sync_bn: bool = False
     freeze_bn: bool = False  # BN layers use running statistics while training
     deterministic: bool = False

@@ -139,8 +139,11 @@ class _Run:
         model = build_model(self.model_config, self.num_classes, cfg.weights)
         if cfg.freeze_backbone:
             freeze_backbone(model)
-        if cfg.grad_checkpointing:
-            model.set_grad_checkpointing(cfg.grad_checkpointing)
+        if cfg.grad_checkpointing or cfg.checkpoint_stages is not None:
+            from effnet.layers import early_stages
+
+            stages = early_stages(model) if cfg.checkpoint_stages == "early" else cfg.checkpoint_stages
+            model.set_grad_checkpointing(cfg.grad_checkpointing or True, stages)
         self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
         model.to(self.device)
         if self.channels_last:

@@ -86,6 +86,15 @@ def _weights_classes(weights: str) -> list[str] | None:
     return json.loads(sidecar.read_text()) if sidecar.is_file() else None
 
 
+def eval_resolution(config: Any, weights: str | None) -> int:
+    """The image size to evaluate at: a registry weight set's own (torchvision's B2-B7 V1 sets were
+    trained for other sizes than the paper's), else the model config's."""
+    from effnet.weights.registry import get_weight_set
+
+    ws = get_weight_set(str(weights)) if weights else None
+    return ws.preprocessing.resolution if ws is not None else config.resolution
+
+
 def evaluate_folder(
     data: str, model: str, weights: str, batch_size: int = 64, workers: int = 4, device: str = "auto",
     image_size: int | None = None,
@@ -110,7 +119,7 @@ def evaluate_folder(
     config = get_config(model)
     num_classes = len(classes) if classes else 1000
     net = create_model(config, num_classes=num_classes, weights=weights).to(dev).eval()
-    size = image_size or config.resolution
+    size = image_size or eval_resolution(config, weights)
     ds = ImageFiles(scan.samples, eval_transform(weights, resolution=size))
     loader = DataLoader(ds, batch_size=batch_size, num_workers=workers, collate_fn=collate_skip_bad)
     result = evaluate(net, loader, net.num_classes, dev)
