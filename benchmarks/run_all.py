@@ -21,13 +21,14 @@ RUNS = {
               "--compare", "torchvision,timm", *COMMON],
     "fast": ["--mode", "infer", "--batch", "32", "--backend", "channels_last,compile,onnxruntime",
              "--compare", "torchvision", *COMMON],
-    "train": ["--mode", "train", "--batch", "32", "--backend", "eager,channels_last,checkpoint,checkpoint_selective,bf16_checkpoint",
+    "train": ["--mode", "train", "--batch", "32", "--backend", "eager,channels_last,checkpoint,checkpoint_early,checkpoint_selective,bf16_checkpoint",
               "--compare", "torchvision", "--rounds", "4", "--iters", "1"],
 }
 #: Stand-alone scripts in this folder, run with the same environment.
 SCRIPTS = {
     "budget": ["train_memory.py", "--budget-mb", "2048", "--runs",
-               "torchvision:eager,torchvision:channels_last,effnet:channels_last,effnet:checkpoint,effnet:checkpoint_selective"],
+               "torchvision:eager,torchvision:channels_last,effnet:channels_last,effnet:checkpoint,effnet:checkpoint_early,"
+               "effnet:checkpoint_selective"],
     "agreement": ["agreement.py"],
     "profile": ["profile_b1.py"],
     "growth": ["cost_growth.py", "--iters", "5"],
