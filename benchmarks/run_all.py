@@ -31,6 +31,7 @@ SCRIPTS = {
                "effnet:checkpoint_selective"],
     "agreement": ["agreement.py"],
     "profile": ["profile_b1.py"],
+    "ort_profile": ["profile_ort.py"],
     "growth": ["cost_growth.py", "--iters", "5"],
 }
 

@@ -109,9 +109,8 @@ def _infer_runner(impl: str, backend: str, model: nn.Module) -> tuple[Callable[[
     return model, bf16
 
 
-def _onnx_runner(impl: str, model: nn.Module, int8: bool = False) -> Callable[[torch.Tensor], Any]:
-    from effnet.export import onnx_session
-
+def onnx_file(impl: str, model: nn.Module, int8: bool = False) -> Path:
+    """``model`` exported to ONNX in a temporary folder (effnet with its own exporter), optionally int8."""
     path = Path(tempfile.mkdtemp(prefix="effnet-bench-")) / f"{impl}.onnx"
     if impl == "effnet":
         from effnet.export import export_onnx
@@ -131,7 +130,13 @@ def _onnx_runner(impl: str, model: nn.Module, int8: bool = False) -> Callable[[t
         res = model.config.resolution if impl == "effnet" else 224
         photos = calibration_photos(eval_transform(resolution=res))
         path = quantize_onnx_int8(path, path.with_suffix(".int8.onnx"), photos).path
-    session = onnx_session(path)
+    return path
+
+
+def _onnx_runner(impl: str, model: nn.Module, int8: bool = False) -> Callable[[torch.Tensor], Any]:
+    from effnet.export import onnx_session
+
+    session = onnx_session(onnx_file(impl, model, int8))
     name = session.get_inputs()[0].name
     return lambda x: session.run(None, {name: x.numpy()})[0]
 
