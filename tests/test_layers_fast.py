@@ -30,16 +30,19 @@ def test_swish_saves_only_its_input():
     assert len(saved) == 1 and saved[0].shape == x.shape
 
 
-def test_se_gate_gradient_equals_plain_broadcast_mul():
+def test_squeeze_excite_gradients_equal_plain_autograd():
+    se = layers.SqueezeExcite(6, 3).double()
     x = torch.randn(3, 6, 7, 5, dtype=torch.float64, requires_grad=True)
-    g = torch.randn(3, 6, 1, 1, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(layers._GateFn.apply, (x, g))
+    weights = (se.reduce.weight.flatten(1), se.reduce.bias, se.expand.weight.flatten(1), se.expand.bias)
+    assert torch.autograd.gradcheck(lambda x, *w: layers._SqueezeExciteFn.apply(x, F.silu, *w), (x, *weights))
     up = torch.randn(3, 6, 7, 5, dtype=torch.float64)
-    mine = torch.autograd.grad(layers._GateFn.apply(x, g), (x, g), up)
-    plain = torch.autograd.grad(x * g.sigmoid(), (x, g), up)
+    params = [x, *se.parameters()]
+    mine = torch.autograd.grad(se(x), params, up)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(layers, "MEMORY_EFFICIENT", False)
+        plain = torch.autograd.grad(se(x), params, up)
     for a, b in zip(mine, plain, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-
 
 def _train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     torch.manual_seed(1)  # same drop-connect / dropout masks in every variant
@@ -97,11 +100,13 @@ def test_eval_outputs_and_names_unchanged():
 
 
 def _saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
-    """Bytes of distinct tensors autograd keeps for the backward pass of one training forward."""
+    """Bytes of distinct activation tensors autograd keeps for the backward pass (parameters excluded)."""
     seen: dict[int, int] = {}
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
-        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        if t.untyped_storage().data_ptr() not in params:
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
