@@ -258,8 +258,9 @@ class _SqueezeExciteFn(torch.autograd.Function):
     def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, act: nn.Module, *weights: torch.Tensor
                 ) -> torch.Tensor:
         pooled = x.mean((2, 3))
-        gate = torch.sigmoid(F.linear(act(F.linear(pooled, weights[0], weights[1])), weights[2], weights[3]))
-        ctx.act = act
+        hidden = F.linear(pooled, weights[0], weights[1])
+        gate = torch.sigmoid(F.linear(act(hidden), weights[2], weights[3]))
+        ctx.act, ctx.compute_dtype = act, hidden.dtype  # under autocast the matmuls ran in bf16/fp16
         ctx.save_for_backward(x, pooled, *weights)
         return x * gate[:, :, None, None]
 
@@ -268,7 +269,7 @@ class _SqueezeExciteFn(torch.autograd.Function):
         x, *small = ctx.saved_tensors
         with torch.enable_grad():
             leaves = [t.detach().requires_grad_(True) for t in small]
-            pooled, w1, b1, w2, b2 = leaves
+            pooled, w1, b1, w2, b2 = (t.to(ctx.compute_dtype) for t in leaves)
             gate = torch.sigmoid(F.linear(ctx.act(F.linear(pooled, w1, b1)), w2, b2))
         grad_gate = (grad * x).sum((2, 3))
         grad_pooled, *grad_weights = torch.autograd.grad(gate, leaves, grad_gate.to(gate.dtype))
