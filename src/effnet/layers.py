@@ -151,8 +151,8 @@ class ConvBNAct(nn.Sequential):
 
     In eval mode under ``torch.no_grad()``/``inference_mode`` the BatchNorm is folded into the
     conv (weights computed once and cached until any parameter or running statistic changes),
-    which saves one full pass over every activation: B0 inference runs about 1.7x faster on
-    CPU. The ``bn`` module is then not called, so forward hooks on it do not fire; set
+    which saves one full pass over every activation (with the other eval rewrites below, B0
+    went from about 37 to 54-60 images/s at batch 32 on a 2-core CPU). The ``bn`` module is then not called, so forward hooks on it do not fire; set
     ``effnet.layers.FOLD_BN_IN_EVAL = False`` to run it unfused.
     """
 
@@ -336,7 +336,7 @@ def set_grad_checkpointing(
     block in the backward pass. ``"selective"`` also keeps the conv outputs and recomputes only
     the element-wise work (BatchNorm, Swish, SE), so no convolution runs twice; it keeps about
     3x more than full (and 3x less than no checkpointing). On a 2-core CPU, B0 batch 32, full
-    was leaner (1373 vs 1889 MB) and selective a little faster (8.4 vs 7.7 images/s).
+    was leaner (1420 vs 1840 MB) and selective faster (8.4 vs 7.8 images/s); see docs/benchmarks.md.
     ``False`` switches checkpointing off.
 
     ``stages`` limits it to those indices of ``model.stages`` (paper stages 2-8 are 0-6); the
