@@ -150,10 +150,11 @@ class ConvBNAct(nn.Sequential):
     """conv -> BatchNorm -> optional activation, named ``conv``, ``bn``, ``act``.
 
     In eval mode under ``torch.no_grad()``/``inference_mode`` the BatchNorm is folded into the
-    conv (weights computed once and cached until any parameter or running statistic changes),
-    which saves one full pass over every activation (with the other eval rewrites below, B0
-    went from about 37 to 54-60 images/s at batch 32 on a 2-core CPU). The ``bn`` module is then not called, so forward hooks on it do not fire; set
-    ``effnet.layers.FOLD_BN_IN_EVAL = False`` to run it unfused.
+    conv: the folded weights are computed once and cached (one extra copy of the conv weights)
+    until any parameter or running statistic changes. That saves a full pass over every
+    activation; with the other eval rewrites below, B0 went from about 37 to 54-60 images/s at
+    batch 32 on a 2-core CPU. The ``bn`` module is then not called, so forward hooks on it do
+    not fire; set ``effnet.layers.FOLD_BN_IN_EVAL = False`` to run it unfused.
     """
 
     def __init__(
