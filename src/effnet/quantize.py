@@ -2,10 +2,11 @@
 
 Weights are quantized per output channel, activations per tensor from ranges seen on calibration
 images (QDQ format, which onnxruntime runs with its int8 kernels: VNNI/AMX where the CPU has them).
-It is fast but lossy for EfficientNet: depthwise convs and Swish/SE quantize poorly. Measured on
-this project's machine with real Lite0 weights (docs/benchmarks.md): 2.2x the fp32 onnxruntime
-speed at batch 32, but top-1 agreeing with fp32 on only 76% of the test photos. Every result
-therefore carries its agreement on images that were *not* used for calibration.
+It is lossy for EfficientNet (depthwise convs and Swish/SE quantize poorly) and pays only for the
+Lite models. Measured on this project's machine (docs/benchmarks.md): Lite0 runs at 2.2x its fp32
+onnxruntime speed at batch 32 with top-1 agreeing with fp32 on only 76% of the test photos; B0,
+whose SE multiply and Swish stay fp32 between quantize/dequantize nodes, gains nothing (0.88-1.03x).
+Every result therefore carries its agreement on images that were *not* used for calibration.
 """
 
 from __future__ import annotations
