@@ -90,11 +90,8 @@ def budget_text(result: BudgetResult, base_name: str) -> str:
 
 
 def save_config(config: ModelConfig, path: str) -> None:
-    """Write atomically, so an interrupted save never leaves a half-written config behind."""
+    """Write the configuration (atomically, see ModelConfig.save) to a .json path."""
     target = Path(path)
     if target.suffix != ".json":
         raise ValueError(f"--save needs a .json path (get_config recognises configs by it), got {path}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    config.save(tmp)
-    tmp.replace(target)
+    config.save(target)

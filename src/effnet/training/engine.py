@@ -382,15 +382,16 @@ class _Run:
 
         from safetensors.torch import save_file
 
+        from effnet.fileio import atomic_path, atomic_write_text
+
         model = self.ema.module if self.ema else self.model
         state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         path = self.run_dir / "model.safetensors"
-        tmp = path.with_suffix(".safetensors.tmp")
-        save_file(state, str(tmp), metadata={"format": "effnet", "classes": json.dumps(self.loaders.classes),
-                                             "image_size": str(self.image_size)})
-        tmp.replace(path)
+        with atomic_path(path, suffix=".safetensors") as tmp:
+            save_file(state, str(tmp), metadata={"format": "effnet", "classes": json.dumps(self.loaders.classes),
+                                                 "image_size": str(self.image_size)})
         self.model_config.save(self.run_dir / "model_config.json")
-        (self.run_dir / "classes.json").write_text(json.dumps(self.loaders.classes, indent=1) + "\n")
+        atomic_write_text(self.run_dir / "classes.json", json.dumps(self.loaders.classes, indent=1) + "\n")
         return path
 
 

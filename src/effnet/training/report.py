@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from effnet.fileio import save_figure
+from effnet.fileio import atomic_path, save_figure
 
 CSV_NAME = "metrics.csv"
 PLOT_NAMES = ("loss.png", "accuracy.png", "lr.png")
@@ -50,12 +50,10 @@ def write_csv(history: list[dict[str, Any]], path: Path) -> None:
     if not history:
         return
     fields = list(dict.fromkeys(k for row in history for k in row))
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path, suffix=".csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(history)
-    tmp.replace(path)
 
 
 def summary_table(history: list[dict[str, Any]]) -> str:
