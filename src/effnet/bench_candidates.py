@@ -20,12 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-BACKENDS = {
-    "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime", "onnxruntime_int8"),
-    "train": ("eager", "channels_last", "bf16", "checkpoint", "checkpoint_early", "checkpoint_selective", "bf16_checkpoint",
-              "plain_autograd",
-              "compile"),
-}
 #: What each training backend switches on (every one but eager also runs channels_last).
 TRAIN_BACKENDS = {
     "eager": "NCHW input, fp32",
@@ -37,6 +31,10 @@ TRAIN_BACKENDS = {
     "bf16_checkpoint": "NHWC, bf16 autocast and per-block checkpointing",
     "plain_autograd": "NHWC, fp32, effnet's memory-efficient Swish/SE switched off (effnet only)",
     "compile": "NHWC, torch.compile",
+}
+BACKENDS = {
+    "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime", "onnxruntime_int8"),
+    "train": tuple(TRAIN_BACKENDS),
 }
 REFERENCES = ("torchvision", "timm")
 CL = torch.channels_last
@@ -101,12 +99,10 @@ def _infer_runner(impl: str, backend: str, model: nn.Module) -> tuple[Callable[[
     if backend in ("onnxruntime", "onnxruntime_int8"):
         return _onnx_runner(impl, model, int8=backend == "onnxruntime_int8"), False
     bf16 = backend == "bf16"
-    if impl == "effnet":
-        return optimize_for_inference(model, dtype=torch.bfloat16 if bf16 else None, compile=backend == "compile"), bf16
-    # References: the same generic rewrites minus BN folding, which is effnet's own.
-    model = optimize_for_inference(model, fold_bn=False, dtype=torch.bfloat16 if bf16 else None,
-                                   compile=backend == "compile")
-    return model, bf16
+    # References get the same generic rewrites minus BN folding, which is effnet's own.
+    fast = optimize_for_inference(model, fold_bn=impl == "effnet", dtype=torch.bfloat16 if bf16 else None,
+                                  compile=backend == "compile")
+    return fast, bf16
 
 
 def onnx_file(impl: str, model: nn.Module, int8: bool = False) -> Path:

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from effnet.bench_candidates import BACKENDS
+
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
@@ -23,8 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--mode", choices=("infer", "train"), default="infer")
     p.add_argument("--backend", type=_csv, default=("eager",),
-                   help="comma list; infer: eager,channels_last,bf16,compile,onnxruntime,onnxruntime_int8; "
-                   "train: eager,channels_last,bf16,checkpoint,checkpoint_early,checkpoint_selective,bf16_checkpoint,plain_autograd,compile")
+                   help="comma list; " + "; ".join(f"{mode}: {','.join(names)}" for mode, names in BACKENDS.items()))
     p.add_argument("--compare", type=_csv, default=("torchvision",), help="comma list of torchvision,timm (or 'none')")
     p.add_argument("--resolution", type=int, default=None)
     p.add_argument("--rounds", type=int, default=3, help="interleaved measuring rounds (default 3)")
