@@ -51,7 +51,10 @@ def largest_batch(impl: str, backend: str, model_name: str, budget_mb: float, re
             slope = max((points[other] - points[low]) / (other - low), 1e-3)
             guess = low + int((budget_mb - points[low]) / slope)
         upper = high - 1 if high is not None else guess
-        points.setdefault(guess := min(max(guess, low + 1), upper), measure(guess))
+        guess = min(max(guess, low + 1), upper)
+        if guess in points:  # measured already: the search has converged
+            break
+        points[guess] = measure(guess)
     low = max((n for n, mb in points.items() if mb <= budget_mb), default=0)
     return {"per_image_mb": per_image, "fixed_mb": fixed, "batch": low, "measured_mb": points.get(low, float("nan"))}
 

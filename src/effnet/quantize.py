@@ -80,8 +80,9 @@ def _input(path: Path) -> tuple[object, str, int]:
     return session, first.name, first.shape[0] if isinstance(first.shape[0], int) else 1
 
 
-def _run(path: Path, images: torch.Tensor) -> np.ndarray:
-    session, name, batch = _input(path)
+def _run(model: tuple[object, str, int], images: torch.Tensor) -> np.ndarray:
+    """Logits of ``images`` from a model opened with :func:`_input`."""
+    session, name, batch = model
     outputs = [session.run(None, {name: chunk})[0] for chunk in _batches(images, batch)]
     return np.concatenate(outputs)[:len(images)]
 
@@ -104,7 +105,8 @@ def quantize_onnx_int8(
     fp32_path = Path(fp32_path)
     calibrate, check = (images[0::2], images[1::2]) if check is None else (images, check)
 
-    _, input_name, batch = _input(fp32_path)
+    fp32 = _input(fp32_path)
+    _, input_name, batch = fp32
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -118,5 +120,5 @@ def quantize_onnx_int8(
         quant_pre_process(str(fp32_path), str(prepared))  # shape inference + graph cleanup, as onnxruntime advises
         quantize_static(str(prepared), str(tmp_out), Reader(), quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        agree = float((_run(tmp_out, check).argmax(1) == _run(fp32_path, check).argmax(1)).mean())
+        agree = float((_run(_input(tmp_out), check).argmax(1) == _run(fp32, check).argmax(1)).mean())
     return Int8Result(Path(out_path), len(calibrate), len(check), agree)
