@@ -23,7 +23,7 @@ def photos(model_name: str = "lite0") -> torch.Tensor:
     import skimage.data as skdata
     from PIL import Image
 
-    from effnet.transforms import eval_transform
+    from effnet.data.transforms import eval_transform
 
     tf = eval_transform(model_name)
     out = []
@@ -47,7 +47,7 @@ def calibration_images(model_name: str = "lite0") -> torch.Tensor:
     from PIL import Image
     from sklearn.datasets import load_sample_images
 
-    from effnet.transforms import eval_transform, to_rgb
+    from effnet.data.transforms import eval_transform, to_rgb
 
     arrays = [getattr(skdata, name)() for name in CALIBRATION] + list(load_sample_images().images)
     arrays += [(face * 255).astype(np.uint8) for face in skdata.lfw_subset()[:20]]
@@ -57,8 +57,8 @@ def calibration_images(model_name: str = "lite0") -> torch.Tensor:
 
 
 def paths(model: torch.nn.Module, which: list[str]) -> dict[str, object]:
-    from effnet.export import export_onnx, onnx_session
-    from effnet.inference import optimize_for_inference
+    from effnet.deploy.export import export_onnx, onnx_session
+    from effnet.deploy.inference import optimize_for_inference
 
     made: dict[str, object] = {}
     for name in which:
@@ -72,7 +72,7 @@ def paths(model: torch.nn.Module, which: list[str]) -> dict[str, object]:
             path = Path(tempfile.mkdtemp(prefix="effnet-agree-")) / "m.onnx"
             export_onnx(model, path, dynamic_batch=True, input_size=model.config.resolution)
             if name == "onnxruntime_int8":
-                from effnet.quantize import quantize_onnx_int8
+                from effnet.deploy.quantize import quantize_onnx_int8
 
                 images = photos(model.config.name)
                 path = quantize_onnx_int8(path, path.with_suffix(".int8.onnx"), calibration_images(model.config.name),
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model = create_model("lite0", weights="lite0").eval()
     images = photos("lite0")
-    import effnet.layers as layers
+    import effnet.arch.layers as layers
 
     layers.FOLD_BN_IN_EVAL = False  # the reference is the model with its BatchNorm layers run as such
     with torch.inference_mode():

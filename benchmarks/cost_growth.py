@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from effnet import create_model, get_config
-from effnet.bench_candidates import calibrate_bn
-from effnet.flops import model_cost
-from effnet.timing import time_callable
+from effnet.arch.flops import model_cost
+from effnet.bench.candidates import calibrate_bn
+from effnet.bench.timing import time_callable
 
 
 def measure(name: str, iters: int) -> dict[str, float]:

@@ -15,7 +15,7 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from effnet.bench_candidates import build_model, calibrate_bn
+from effnet.bench.candidates import build_model, calibrate_bn
 
 
 def profile_one(impl: str, iters: int, top: int) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from effnet.bench_candidates import build_model, calibrate_bn, onnx_file
+from effnet.bench.candidates import build_model, calibrate_bn, onnx_file
 
 
 def profile_one(impl: str, batch: int, iters: int) -> str:

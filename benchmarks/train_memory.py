@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from effnet.bench import BenchConfig, isolated_peak_mb
-from effnet.bench_candidates import TRAIN_BACKENDS
+from effnet.bench.candidates import TRAIN_BACKENDS
+from effnet.bench.harness import BenchConfig, isolated_peak_mb
 
 
 def step_peak_mb(impl: str, backend: str, model_name: str, batch: int, resolution: int) -> float:
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                         "effnet:plain_autograd,effnet:checkpoint,effnet:checkpoint_selective,effnet:bf16_checkpoint",
                         help=f"comma list of implementation:backend (backends: {', '.join(TRAIN_BACKENDS)})")
     args = parser.parse_args(argv)
-    from effnet.config import get_config
+    from effnet.arch.config import get_config
 
     resolution = args.resolution or get_config(args.model).resolution
     print(f"Largest {args.model} training batch ({resolution}px, SGD+momentum) within {args.budget_mb:.0f} MB "

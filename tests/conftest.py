@@ -2,7 +2,7 @@
 
 import pytest
 
-from effnet.timing import torch_threads
+from effnet.bench.timing import torch_threads
 
 
 @pytest.fixture

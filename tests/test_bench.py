@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
-import effnet.layers as layers
-from effnet.bench import BenchConfig, markdown_table, run_bench
-from effnet.benchmem import PeakRSS
+import effnet.arch.layers as layers
+from effnet.bench.harness import BenchConfig, markdown_table, run_bench
+from effnet.bench.memory import PeakRSS
 from effnet.cli import main
 
 
@@ -61,7 +61,7 @@ def test_train_bench_cli_json(capsys):
 
 def test_isolated_memory_grows_with_the_batch():
     """The fresh-process measurement sees a training step's activations: 8x the batch, much more memory."""
-    from effnet.bench import isolated_peak_mb
+    from effnet.bench.harness import isolated_peak_mb
 
     cfg = BenchConfig(model="b0", mode="train", backends=("eager",), compare=(), resolution=64, warmup=1,
                       latency=False, threads=1)

@@ -5,10 +5,10 @@ import random
 
 import pytest
 
-from effnet.budget import CostModel, fit_budget, largest_fitting_index, structure_key
-from effnet.config import get_config
-from effnet.flops import model_cost
-from effnet.scaling import flops_factor, scaled_config
+from effnet.arch.config import get_config
+from effnet.arch.flops import model_cost
+from effnet.arch.scaling import flops_factor, scaled_config
+from effnet.search.budget import CostModel, fit_budget, largest_fitting_index, structure_key
 
 
 def _check_answer(fits, n, k):

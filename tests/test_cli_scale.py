@@ -6,10 +6,10 @@ import re
 import pytest
 
 from effnet import create_model
+from effnet.arch.config import get_config
+from effnet.arch.flops import count_params, model_cost
+from effnet.arch.scaling import scaled_config, stage_table
 from effnet.cli import main
-from effnet.config import get_config
-from effnet.flops import count_params, model_cost
-from effnet.scaling import scaled_config, stage_table
 
 
 def test_scale_phi_prints_config_costs_and_stage_table(capsys):
@@ -67,7 +67,7 @@ def test_scale_errors_are_one_line(capsys, tmp_path):
 
 
 def test_search_cli_runs_resumes_and_emits_the_family(tmp_path, capsys, monkeypatch):
-    import effnet.search
+    import effnet.search.grid
 
     calls = []
 
@@ -75,7 +75,7 @@ def test_search_cli_runs_resumes_and_emits_the_family(tmp_path, capsys, monkeypa
         calls.append(config.name)
         return 50.0 + 10 * config.depth - config.resolution / 100
 
-    monkeypatch.setattr(effnet.search, "engine_train_fn", fake_train)
+    monkeypatch.setattr(effnet.search.grid, "engine_train_fn", fake_train)
     args = ["search", "--data", "demo", "--out", str(tmp_path), "--base-width", "0.25", "--base-depth", "0.25",
             "--max-candidates", "3", "--family", "2"]
     assert main(args) == 0
@@ -92,10 +92,10 @@ def test_search_cli_runs_resumes_and_emits_the_family(tmp_path, capsys, monkeypa
 
 
 def test_search_cli_study_single_vs_compound(tmp_path, capsys, monkeypatch):
-    import effnet.search
+    import effnet.search.grid
 
     calls = []
-    monkeypatch.setattr(effnet.search, "engine_train_fn", lambda c, d, s: calls.append(c.name) or 42.0)
+    monkeypatch.setattr(effnet.search.grid, "engine_train_fn", lambda c, d, s: calls.append(c.name) or 42.0)
     assert main(["search", "demo", "--study", "single-vs-compound", "--levels", "1", "--out", str(tmp_path),
                  "--base-width", "0.25", "--base-depth", "0.25"]) == 0
     out = capsys.readouterr().out

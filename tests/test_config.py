@@ -3,7 +3,7 @@
 import pytest
 
 from effnet import ModelConfig, create_model, get_config, list_models
-from effnet.config import DEFAULT_BN_MOMENTUM, TF_BN_MOMENTUM
+from effnet.arch.config import DEFAULT_BN_MOMENTUM, TF_BN_MOMENTUM
 
 # The official efficientnet_params / efficientnet_lite_params: width, depth, resolution, dropout.
 OFFICIAL = {

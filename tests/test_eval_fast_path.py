@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-import effnet.layers as layers
+import effnet.arch.layers as layers
 from effnet import create_model
-from effnet.layers import ConvBNAct
+from effnet.arch.layers import ConvBNAct
 
 
 def _randomize_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from effnet.arch.layers import same_padding
 from effnet.cli import main
-from effnet.export import ExportCheckError, export_onnx, export_torchscript, onnx_session
-from effnet.layers import same_padding
+from effnet.deploy.export import ExportCheckError, export_onnx, export_torchscript, onnx_session
 from perf_util import tiny_model
 
 

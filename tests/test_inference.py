@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from effnet import create_model
-from effnet.inference import bf16_supported, fold_batchnorm, optimize_for_inference, top1_agreement
+from effnet.deploy.inference import bf16_supported, fold_batchnorm, optimize_for_inference, top1_agreement
 from perf_util import lively, tiny_model
 
 
@@ -48,7 +48,7 @@ def _photos() -> torch.Tensor:
     skdata = pytest.importorskip("skimage.data")
     from PIL import Image
 
-    from effnet.transforms import eval_transform
+    from effnet.data.transforms import eval_transform
 
     names = ["astronaut", "chelsea", "coffee", "rocket", "cat", "hubble_deep_field", "immunohistochemistry",
              "retina", "colorwheel", "page", "camera", "coins", "horse"]

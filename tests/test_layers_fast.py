@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import effnet.layers as layers
+import effnet.arch.layers as layers
 from effnet import create_model
-from effnet.flops import model_cost
+from effnet.arch.flops import model_cost
 
 
 def test_swish_gradient_equals_autograd_silu():

@@ -5,13 +5,13 @@ import torch
 from timm.layers import create_conv2d
 
 from effnet import create_model
-from effnet.layers import Conv2dSame, drop_connect, same_padding
+from effnet.arch.layers import Conv2dSame, drop_connect, same_padding
 
 
 @pytest.fixture(scope="module")
 def tiny_config():
     # A narrow, shallow B0 keeps these tests fast; structure and strides are unchanged.
-    from effnet.config import get_config
+    from effnet.arch.config import get_config
 
     return get_config("b0").replace(width=0.25, depth=0.3)
 

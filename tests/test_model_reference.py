@@ -9,8 +9,8 @@ import torch
 import torchvision
 from torch import nn
 
-from effnet.config import get_config
-from effnet.flops import count_macs, count_params, meta_model
+from effnet.arch.config import get_config
+from effnet.arch.flops import count_macs, count_params, meta_model
 
 # Spec section 3 (torchvision for b0..b7, timm for b8/l2) and section 5 (lite): params, GMACs.
 SPEC = {

@@ -11,8 +11,8 @@ from skimage import data
 
 import effnet
 from effnet.cli import main
-from effnet.predict import classify, demo_photos
-from effnet.transforms import eval_transform
+from effnet.data.transforms import eval_transform
+from effnet.deploy.predict import classify, demo_photos
 
 CATS = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}  # ImageNet classes 281-285
 

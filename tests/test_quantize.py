@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from effnet.cli import main
-from effnet.predict import demo_photos
+from effnet.deploy.predict import demo_photos
 
 
 def _photo_folder(root):
@@ -43,7 +43,7 @@ def test_cli_int8_export_with_real_weights(tmp_path, capsys):
 
 
 def test_int8_needs_images(tmp_path):
-    from effnet.quantize import folder_images
+    from effnet.deploy.quantize import folder_images
 
     (tmp_path / "one").mkdir()
     Image.new("RGB", (40, 40)).save(tmp_path / "one" / "a.png")

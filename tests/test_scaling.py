@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from effnet.config import B0_STAGES, get_config
-from effnet.scaling import (
+from effnet.arch.config import B0_STAGES, get_config
+from effnet.arch.scaling import (
     block_specs,
     compound_coefficients,
     feature_strides,

@@ -9,11 +9,11 @@ import json
 import pytest
 
 from effnet import create_model
-from effnet.budget import structure_cost
-from effnet.config import get_config
-from effnet.flops import model_cost
-from effnet.scaling import ALPHA, BETA, GAMMA, scaled_config
-from effnet.search import (
+from effnet.arch.config import get_config
+from effnet.arch.flops import model_cost
+from effnet.arch.scaling import ALPHA, BETA, GAMMA, scaled_config
+from effnet.search.budget import structure_cost
+from effnet.search.grid import (
     Coefficients,
     SearchSettings,
     coefficient_grid,
@@ -24,7 +24,7 @@ from effnet.search import (
     search_table,
     spread,
 )
-from effnet.study import run_study, study_models, study_table
+from effnet.search.study import run_study, study_models, study_table
 
 TINY = SearchSettings(data="demo", resolution=32, width=0.25, depth=0.25, max_steps=2)
 

@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from effnet.timing import TimingStats, percentile, time_callable
+from effnet.bench.timing import TimingStats, percentile, time_callable
 
 
 def test_counts_warmup_and_iters_separately():

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from skimage import data
 
-from effnet.transforms import eval_transform, load_image, preprocessing_for, to_rgb
+from effnet.data.transforms import eval_transform, load_image, preprocessing_for, to_rgb
 
 
 @pytest.fixture(scope="module")

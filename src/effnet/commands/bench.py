@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from effnet.bench_candidates import BACKENDS
+from effnet.bench.candidates import BACKENDS
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.bench import BenchConfig, markdown_table, run_bench
+    from effnet.bench.harness import BenchConfig, markdown_table, run_bench
 
     compare = () if args.compare == ("none",) else args.compare
     cfg = BenchConfig(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from effnet.info import family_table, stages_text
+from effnet.arch.summary import family_table, stages_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     _section("The B0 baseline (paper Table 1)")
     print(stages_text("b0"))
     _section("Real photos classified with the real ImageNet EfficientNet-Lite0 weights (top 5)")
-    from effnet.predict import run_demo as classify_photos
+    from effnet.deploy.predict import run_demo as classify_photos
 
     classify_photos("lite0", top=5)
     if not args.skip_train:

@@ -31,8 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.export import ExportCheckError, export_onnx, export_torchscript
-    from effnet.model import create_model
+    from effnet.arch.model import create_model
+    from effnet.deploy.export import ExportCheckError, export_onnx, export_torchscript
 
     model = create_model(args.model, weights=args.weights, num_classes=args.num_classes).eval()
     stem = Path(args.model).stem
@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if args.int8 is not None:
         if args.format != "onnx":
             raise ValueError("--int8 quantizes the ONNX export; use it with --format onnx")
-        from effnet.quantize import folder_images, quantize_onnx_int8
-        from effnet.transforms import eval_transform
+        from effnet.data.transforms import eval_transform
+        from effnet.deploy.quantize import folder_images, quantize_onnx_int8
 
         images, skipped = folder_images(args.int8, eval_transform(args.weights or model.config, args.size))
         for line in skipped:

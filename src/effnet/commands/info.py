@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from effnet.config import get_config
-from effnet.info import SUMMARY_HEADERS, family_table, format_table, stages_text, summary_row
-from effnet.scaling import ALPHA, BETA, GAMMA, scaled_config
+from effnet.arch.config import get_config
+from effnet.arch.scaling import ALPHA, BETA, GAMMA, scaled_config
+from effnet.arch.summary import SUMMARY_HEADERS, family_table, format_table, stages_text, summary_row
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -18,9 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.model import create_model
-    from effnet.predict import classify_files
-    from effnet.transforms import eval_transform
+    from effnet.arch.model import create_model
+    from effnet.data.transforms import eval_transform
+    from effnet.deploy.predict import classify_files
     from effnet.weights import get_weight_set
 
     if args.top < 1:

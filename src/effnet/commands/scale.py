@@ -7,11 +7,11 @@ from pathlib import Path
 
 import torch
 
-from effnet.budget import BACKENDS, DEFAULT_PHI_MAX, DEFAULT_PRECISION, UNITS, BudgetResult, fit_budget
-from effnet.config import ModelConfig, get_config
-from effnet.flops import model_cost
-from effnet.info import stages_text
-from effnet.scaling import ALPHA, BETA, GAMMA, flops_factor, scaled_config
+from effnet.arch.config import ModelConfig, get_config
+from effnet.arch.flops import model_cost
+from effnet.arch.scaling import ALPHA, BETA, GAMMA, flops_factor, scaled_config
+from effnet.arch.summary import stages_text
+from effnet.search.budget import BACKENDS, DEFAULT_PHI_MAX, DEFAULT_PRECISION, UNITS, BudgetResult, fit_budget
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

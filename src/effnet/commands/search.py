@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from effnet.scaling import ALPHA, BETA, GAMMA
+from effnet.arch.scaling import ALPHA, BETA, GAMMA
 
 # --data demo shows the mechanics in a few minutes on a CPU: a half-width, half-depth B0 at 32 px, three
 # short epochs per candidate (digits need about two before held-out accuracy leaves chance), a coarse grid,
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.search import Coefficients, SearchSettings
+    from effnet.search.grid import Coefficients, SearchSettings
 
     data = _data(args)
     demo = data == "demo"
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"--data demo preset (any option given overrides it): baseline {settings.model} at {settings.resolution}px,"
               f" width {settings.width:g}, depth {settings.depth:g}; {settings.epochs} epochs per candidate")
     if args.study:
-        from effnet.study import run_study, study_table
+        from effnet.search.study import run_study, study_table
 
         out = Path(args.out or "runs/study")
         records, plot = run_study(settings, out, args.levels, Coefficients(args.alpha, args.beta, args.gamma))
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace, settings: object, step: float) -> int:
-    from effnet.search import coefficient_grid, family, family_table, run_search, save_family, search_table, spread
+    from effnet.search.grid import coefficient_grid, family, family_table, run_search, save_family, search_table, spread
 
     out = Path(args.out or "runs/search")
     grid = coefficient_grid(args.factor, args.tolerance, step, args.max_coefficient)

@@ -36,10 +36,10 @@ def train_transform(
 
 
 def normalisation(model: Any = None) -> tuple[tuple[float, ...], tuple[float, ...]]:  # noqa: ANN401
-    """Mean and std for a model config / weight set (Lite: 127/128), via :mod:`effnet.transforms`."""
+    """Mean and std for a model config / weight set (Lite: 127/128), via :mod:`effnet.data.transforms`."""
     if model is None:
         return IMAGENET_MEAN, IMAGENET_STD
-    from effnet.transforms import preprocessing_for
+    from effnet.data.transforms import preprocessing_for
 
     pre = preprocessing_for(model)
     return tuple(pre.mean), tuple(pre.std)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from effnet.config import ModelConfig
+from effnet.arch.config import ModelConfig
 
 
 @dataclass

@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from effnet.data.transforms import load_image
 from effnet.fileio import effnet_home
-from effnet.transforms import load_image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 VAL_DIR_NAMES = ("val", "valid", "validation")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from effnet.config import get_config
+from effnet.arch.config import get_config
 from effnet.training.config import TrainConfig, TrainResult
 from effnet.training.engine import train
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from effnet.data.transforms import eval_transform
 from effnet.training import augment, checkpoint, data, report
 from effnet.training.config import TrainConfig, TrainResult
 from effnet.training.distributed import (
@@ -31,7 +32,6 @@ from effnet.training.evaluate import evaluate
 from effnet.training.modeling import build_model, freeze_backbone, resolve_model_config, set_bn_eval
 from effnet.training.optim import build_optimizer
 from effnet.training.schedule import Schedule, StepScheduler, default_warmup_epochs, scaled_lr
-from effnet.transforms import eval_transform
 
 
 class TrainingDiverged(RuntimeError):
@@ -140,7 +140,7 @@ class _Run:
         if cfg.freeze_backbone:
             freeze_backbone(model)
         if cfg.grad_checkpointing or cfg.checkpoint_stages is not None:
-            from effnet.layers import early_stages
+            from effnet.arch.layers import early_stages
 
             stages = early_stages(model) if cfg.checkpoint_stages == "early" else cfg.checkpoint_stages
             model.set_grad_checkpointing(cfg.grad_checkpointing or True, stages)

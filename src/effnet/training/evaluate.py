@@ -100,16 +100,16 @@ def evaluate_folder(
     image_size: int | None = None,
 ) -> dict[str, Any]:
     """Top-1/top-5 of ``model`` + ``weights`` on ``data`` (its ``val/`` split, or the folder itself),
-    with the preprocessing that belongs to the weights (:func:`effnet.transforms.eval_transform`)."""
+    with the preprocessing that belongs to the weights (:func:`effnet.data.transforms.eval_transform`)."""
     from pathlib import Path
 
     from torch.utils.data import DataLoader
 
-    from effnet.config import get_config
-    from effnet.model import create_model
+    from effnet.arch.config import get_config
+    from effnet.arch.model import create_model
+    from effnet.data.transforms import eval_transform
     from effnet.training.data import VAL_DIR_NAMES, ImageFiles, collate_skip_bad, scan_folder
     from effnet.training.distributed import pick_device
-    from effnet.transforms import eval_transform
 
     root = Path(data)
     split = next((root / n for n in VAL_DIR_NAMES if (root / n).is_dir()), root)

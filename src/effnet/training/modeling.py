@@ -6,8 +6,8 @@ from pathlib import Path
 
 from torch import nn
 
-from effnet.config import ModelConfig, get_config
-from effnet.model import EfficientNet, create_model
+from effnet.arch.config import ModelConfig, get_config
+from effnet.arch.model import EfficientNet, create_model
 
 
 def resolve_model_config(

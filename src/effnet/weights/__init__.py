@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from effnet.config import ModelConfig, get_config
+from effnet.arch.config import ModelConfig, get_config
 from effnet.fileio import atomic_path
 from effnet.weights.formats import UnsafeWeightsError
 from effnet.weights.load import SourceWeights, adapt_stem, clear_cache, read_weights
@@ -133,7 +133,7 @@ def load_weights(
 
 def convert_state_dict(source: Any, model: str | ModelConfig, source_format: str | None = None) -> tuple[dict[str, torch.Tensor], ModelConfig, SourceWeights]:
     """Read ``source`` and return (effnet state dict checked against ``model``, the config it needs, info)."""
-    from effnet.model import EfficientNet
+    from effnet.arch.model import EfficientNet
 
     config = prepare_config_for_weights(model, source, source_format)
     sw0 = read_weights(source, source_format=source_format)
@@ -150,7 +150,7 @@ def convert_file(src: Any, dst: str | Path, model: str | ModelConfig, source_for
 
     state, config, sw = convert_state_dict(src, model, source_format)
     meta = {"format": "pt", "effnet_config": json.dumps(config.to_dict()), "effnet_source_format": sw.source_format}
-    from effnet.transforms import preprocessing_for
+    from effnet.data.transforms import preprocessing_for
 
     prep = sw.preprocessing or preprocessing_for(config)
     meta["effnet_preprocessing"] = json.dumps(prep.__dict__)

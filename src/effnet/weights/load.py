@@ -169,7 +169,7 @@ def read_weights(
         p = raw.hints["preprocessing"]
         prep = Preprocessing(p["resolution"], p["crop_pct"], p["interpolation"], tuple(p["mean"]), tuple(p["std"]))
     if naming == "keras":
-        from effnet.config import NAMED_CONFIGS
+        from effnet.arch.config import NAMED_CONFIGS
 
         res = NAMED_CONFIGS[looks_like[0]].resolution if looks_like else 224
         prep = _keras_preprocessing(norm, prep.resolution if prep else res) or prep

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from effnet.config import NAMED_CONFIGS, ModelConfig
+from effnet.arch.config import NAMED_CONFIGS, ModelConfig
 
 
 def _ignored(key: str) -> bool:
@@ -23,7 +23,7 @@ def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     Computed rather than built: building all 15 named models (even on the meta device) takes
     seconds; tests check this agrees with real models.
     """
-    from effnet.scaling import block_specs, head_channels, stem_channels
+    from effnet.arch.scaling import block_specs, head_channels, stem_channels
 
     stem = stem_channels(config)
     shapes = {"stem.conv.weight": (stem, 3, 3, 3), **_bn("stem.bn", stem)}

@@ -1,8 +1,8 @@
 """Export to ONNX and TorchScript, checked against PyTorch right after writing.
 
-Both exporters keep TF "SAME" padding dynamic: :func:`effnet.layers.same_padding` is written
+Both exporters keep TF "SAME" padding dynamic: :func:`effnet.arch.layers.same_padding` is written
 without data-dependent branches, so ``torch.export`` keeps the padding a function of the symbolic
-image size, and for TorchScript the :class:`~effnet.layers.Conv2dSame` modules are scripted
+image size, and for TorchScript the :class:`~effnet.arch.layers.Conv2dSame` modules are scripted
 (not traced) before the rest of the model is traced. A file is written to a temporary name next
 to its destination, checked, and only then renamed into place, so a file at ``path`` has passed
 its check (when ``check=True``).
@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from effnet.arch.layers import Conv2dSame
 from effnet.fileio import atomic_path
-from effnet.layers import Conv2dSame
 
 #: Smallest / largest image side of a dynamic-size export. Below 33 px the last feature map is
 #: 1x1 and the shape solver must special-case broadcasting; 32 px inputs need a fixed-size export.

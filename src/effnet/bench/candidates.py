@@ -26,7 +26,7 @@ TRAIN_BACKENDS = {
     "channels_last": "NHWC input, fp32",
     "bf16": "NHWC, bf16 autocast (as `effnet train --amp bf16`)",
     "checkpoint": "NHWC, fp32, per-block activation checkpointing (whole blocks recomputed)",
-    "checkpoint_early": "NHWC, fp32, full checkpointing of the high-resolution stages only (effnet.layers.early_stages)",
+    "checkpoint_early": "NHWC, fp32, full checkpointing of the high-resolution stages only (effnet.arch.layers.early_stages)",
     "checkpoint_selective": "NHWC, fp32, selective checkpointing (conv outputs kept, the rest recomputed)",
     "bf16_checkpoint": "NHWC, bf16 autocast and per-block checkpointing",
     "plain_autograd": "NHWC, fp32, effnet's memory-efficient Swish/SE switched off (effnet only)",
@@ -73,7 +73,7 @@ def calibrate_bn(model: nn.Module, resolution: int, batches: int = 2, seed: int 
 def build_model(impl: str, name: str, num_classes: int) -> nn.Module:
     """A randomly initialised model of architecture ``name`` (b0..b7) from ``impl``."""
     if impl == "effnet":
-        from effnet.model import create_model
+        from effnet.arch.model import create_model
 
         return create_model(name, num_classes=num_classes)
     variant = name if name.startswith("b") else None
@@ -92,7 +92,7 @@ def build_model(impl: str, name: str, num_classes: int) -> nn.Module:
 
 def _infer_runner(impl: str, backend: str, model: nn.Module) -> tuple[Callable[[torch.Tensor], Any], bool]:
     """(function of an fp32 NCHW batch, runs in bf16) for one inference backend."""
-    from effnet.inference import optimize_for_inference
+    from effnet.deploy.inference import optimize_for_inference
 
     if backend == "eager":
         return model, False
@@ -109,7 +109,7 @@ def onnx_file(impl: str, model: nn.Module, int8: bool = False) -> Path:
     """``model`` exported to ONNX in a temporary folder (effnet with its own exporter), optionally int8."""
     path = Path(tempfile.mkdtemp(prefix="effnet-bench-")) / f"{impl}.onnx"
     if impl == "effnet":
-        from effnet.export import export_onnx
+        from effnet.deploy.export import export_onnx
 
         export_onnx(model, path, dynamic_batch=True, check=False, input_size=model.config.resolution)
     else:
@@ -120,8 +120,8 @@ def onnx_file(impl: str, model: nn.Module, int8: bool = False) -> Path:
                                         dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},))
         program.save(str(path))
     if int8:  # calibrated on real photos; speed only (agreement: benchmarks/agreement.py, real weights)
-        from effnet.quantize import calibration_photos, quantize_onnx_int8
-        from effnet.transforms import eval_transform
+        from effnet.data.transforms import eval_transform
+        from effnet.deploy.quantize import calibration_photos, quantize_onnx_int8
 
         res = model.config.resolution if impl == "effnet" else 224
         photos = calibration_photos(eval_transform(resolution=res))
@@ -130,7 +130,7 @@ def onnx_file(impl: str, model: nn.Module, int8: bool = False) -> Path:
 
 
 def _onnx_runner(impl: str, model: nn.Module, int8: bool = False) -> Callable[[torch.Tensor], Any]:
-    from effnet.export import onnx_session
+    from effnet.deploy.export import onnx_session
 
     session = onnx_session(onnx_file(impl, model, int8))
     name = session.get_inputs()[0].name
@@ -148,7 +148,7 @@ def _train_step(impl: str, backend: str, model: nn.Module, x: torch.Tensor) -> t
         if not hasattr(model, "set_grad_checkpointing"):
             raise ValueError(f"{impl} has no per-stage activation checkpointing")
         if backend == "checkpoint_early":
-            from effnet.layers import early_stages
+            from effnet.arch.layers import early_stages
 
             model.set_grad_checkpointing(True, stages=early_stages(model))
         else:
@@ -162,7 +162,7 @@ def _train_step(impl: str, backend: str, model: nn.Module, x: torch.Tensor) -> t
     memory_efficient = backend != "plain_autograd"
 
     def step() -> None:
-        import effnet.layers as layers
+        import effnet.arch.layers as layers
 
         saved, layers.MEMORY_EFFICIENT = layers.MEMORY_EFFICIENT, memory_efficient and layers.MEMORY_EFFICIENT
         try:
@@ -181,8 +181,8 @@ def build_candidates(
     cfg: Any, log: Callable[[str], None], only: tuple[str, str] | None = None  # noqa: ANN401
 ) -> tuple[list[Candidate], dict[str, str]]:
     """Every (implementation, backend) of ``cfg`` that can run here (or just ``only``); the rest with the reason."""
-    from effnet.config import get_config
-    from effnet.flops import model_cost
+    from effnet.arch.config import get_config
+    from effnet.arch.flops import model_cost
 
     resolution = cfg.resolution or get_config(cfg.model).resolution
     gflops = 2 * model_cost(cfg.model, resolution)[1] / 1e9 * (3 if cfg.mode == "train" else 1)

@@ -1,4 +1,4 @@
-"""Inference-only rewrites of a model: BatchNorm folding, channels_last, bf16, torch.compile (int8: effnet.quantize).
+"""Inference-only rewrites of a model: BatchNorm folding, channels_last, bf16, torch.compile (int8: effnet.deploy.quantize).
 
 Every rewrite works on a copy; the model passed in is left untouched. The fp32 rewrites are exact
 up to float rounding (the tests hold them to 1e-4 of the plain model's logits).
@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from effnet.layers import folded_conv_bn
+from effnet.arch.layers import folded_conv_bn
 
 
 def bf16_supported() -> bool:
@@ -83,7 +83,7 @@ def optimize_for_inference(
     The returned module takes float32 NCHW input and returns float32 logits in eval mode.
     """
     if dtype not in (None, torch.float32, torch.bfloat16):
-        raise ValueError(f"dtype must be None, torch.float32 or torch.bfloat16, got {dtype}; for int8 use effnet.quantize.quantize_onnx_int8 (ONNX Runtime)")
+        raise ValueError(f"dtype must be None, torch.float32 or torch.bfloat16, got {dtype}; for int8 use effnet.deploy.quantize.quantize_onnx_int8 (ONNX Runtime)")
     if dtype == torch.bfloat16 and not bf16_supported():
         raise RuntimeError("this CPU has no native bf16 (AVX512-BF16/AMX); use dtype=None for fp32")
     model = copy.deepcopy(model).eval()

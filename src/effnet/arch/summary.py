@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from effnet.config import ModelConfig, get_config, list_models
-from effnet.flops import model_cost
-from effnet.scaling import block_specs, stage_table
+from effnet.arch.config import ModelConfig, get_config, list_models
+from effnet.arch.flops import model_cost
+from effnet.arch.scaling import block_specs, stage_table
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from effnet.config import STEM_STRIDE, ModelConfig, get_config
-from effnet.layers import ConvBNAct, MBConv
-from effnet.scaling import (
+from effnet.arch.config import STEM_STRIDE, ModelConfig, get_config
+from effnet.arch.layers import ConvBNAct, MBConv
+from effnet.arch.scaling import (
     ALPHA,
     BETA,
     GAMMA,
@@ -25,7 +25,7 @@ from effnet.scaling import (
 
 
 class EfficientNet(nn.Module):
-    """An EfficientNet built from a :class:`~effnet.config.ModelConfig`.
+    """An EfficientNet built from a :class:`~effnet.arch.config.ModelConfig`.
 
     ``num_classes=0`` drops the classifier so ``forward`` returns the pooled features.
     """
@@ -82,9 +82,9 @@ class EfficientNet(nn.Module):
         """Recompute MBConv activations in the backward pass: ``"full"`` (= True) or ``"selective"``,
         in every stage or only in ``stages`` (indices of ``self.stages``).
 
-        See :func:`effnet.layers.set_grad_checkpointing` for what each keeps.
+        See :func:`effnet.arch.layers.set_grad_checkpointing` for what each keeps.
         """
-        from effnet.layers import set_grad_checkpointing
+        from effnet.arch.layers import set_grad_checkpointing
 
         set_grad_checkpointing(self, enable, stages)
 

@@ -19,7 +19,7 @@ def preprocessing_for(weights_or_config: Any = None) -> Preprocessing:
     Without a weight set: the model's resolution, the official crop res / (res + 32), bicubic,
     ImageNet mean/std (Lite models: (x - 127) / 128, as their TF release).
     """
-    from effnet.config import ModelConfig, get_config
+    from effnet.arch.config import ModelConfig, get_config
     from effnet.weights.load import SourceWeights
     from effnet.weights.registry import get_weight_set
 

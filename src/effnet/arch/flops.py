@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from effnet.config import ModelConfig
+from effnet.arch.config import ModelConfig
 
 
 def count_params(model: nn.Module) -> int:
@@ -32,7 +32,7 @@ def count_macs(model: nn.Module, resolution: int, in_chans: int = 3, batch: int 
 
 def meta_model(config: ModelConfig | str, num_classes: int = 1000) -> nn.Module:
     """A model with no storage, for counting."""
-    from effnet.model import EfficientNet
+    from effnet.arch.model import EfficientNet
 
     with torch.device("meta"):
         return EfficientNet(config, num_classes=num_classes)

@@ -16,8 +16,8 @@ import torch.utils.checkpoint
 from torch import nn
 from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
 
-from effnet.config import STEM_STRIDE
-from effnet.scaling import BlockSpec
+from effnet.arch.config import STEM_STRIDE
+from effnet.arch.scaling import BlockSpec
 
 #: Use the memory-efficient autograd functions below in training (switch off to compare with plain autograd).
 MEMORY_EFFICIENT = True
@@ -154,7 +154,7 @@ class ConvBNAct(nn.Sequential):
     until any parameter or running statistic changes. That saves a full pass over every
     activation; with the other eval rewrites below, B0 went from about 37 to 54-60 images/s at
     batch 32 on a 2-core CPU. The ``bn`` module is then not called, so forward hooks on it do
-    not fire; set ``effnet.layers.FOLD_BN_IN_EVAL = False`` to run it unfused.
+    not fire; set ``effnet.arch.layers.FOLD_BN_IN_EVAL = False`` to run it unfused.
     """
 
     def __init__(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from effnet.config import STEM_STRIDE, ModelConfig, Stage
+from effnet.arch.config import STEM_STRIDE, ModelConfig, Stage
 
 ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15
 CHANNEL_DIVISOR = 8

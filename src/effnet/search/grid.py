@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from effnet.budget import structure_cost
-from effnet.config import ModelConfig, get_config
+from effnet.arch.config import ModelConfig, get_config
+from effnet.arch.scaling import scaled_config
 from effnet.fileio import atomic_write_text, save_figure
-from effnet.scaling import scaled_config
+from effnet.search.budget import structure_cost
 
 
 @dataclass(frozen=True)
@@ -249,7 +249,7 @@ def rank(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def search_table(ranked: list[dict[str, Any]]) -> str:
-    from effnet.info import format_table
+    from effnet.arch.summary import format_table
 
     headers = ("rank", "alpha", "beta", "gamma", "a*b^2*g^2", "res", "MMACs", "params", "top-1", "time s")
     rows = [
@@ -273,7 +273,7 @@ def family(coeffs: Coefficients, base: ModelConfig, phis: Iterable[float]) -> li
 
 
 def family_table(rows: list[dict[str, Any]]) -> str:
-    from effnet.info import format_table
+    from effnet.arch.summary import format_table
 
     headers = ("phi", "width", "depth", "resolution", "params", "MMACs", "x prev")
     body = [[r["phi"], r["config"].width, r["config"].depth, r["config"].resolution, r["params"], r["macs"] / 1e6,

@@ -35,7 +35,7 @@ class Int8Result:
 
 def calibration_photos(transform: object) -> torch.Tensor:
     """Real photos for calibrating when the user has none: scikit-image's and scikit-learn's sample images."""
-    from effnet.predict import demo_photos
+    from effnet.deploy.predict import demo_photos
 
     return torch.stack([transform(image) for _, image in demo_photos()])
 
@@ -43,8 +43,8 @@ def calibration_photos(transform: object) -> torch.Tensor:
 def folder_images(folder: str | Path, transform: object, limit: int = 256) -> tuple[torch.Tensor, list[str]]:
     """Up to ``limit`` images under ``folder`` (recursively, sorted), preprocessed; unreadable files are
     skipped and returned by name."""
+    from effnet.data.transforms import load_image
     from effnet.training.data import IMAGE_EXTENSIONS
-    from effnet.transforms import load_image
 
     files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
@@ -73,7 +73,7 @@ def _batches(images: torch.Tensor, batch: int) -> list[np.ndarray]:
 
 def _input(path: Path) -> tuple[object, str, int]:
     """(session, input name, batch size: the fixed one of an export without a dynamic batch, else 1)."""
-    from effnet.export import onnx_session
+    from effnet.deploy.export import onnx_session
 
     session = onnx_session(path)
     first = session.get_inputs()[0]

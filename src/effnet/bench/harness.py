@@ -3,7 +3,7 @@
 Every candidate (implementation x backend) is built first, then measured in interleaved rounds
 (round 1: A, B, C ...; round 2: A, B, C ...) so that slow drift of the machine (other jobs, thermal)
 hits all candidates alike; the samples of all rounds are pooled. Memory is the growth of the peak resident
-set (VmHWM) over the warm-up calls, started from a trimmed heap (see :mod:`effnet.benchmem`), by
+set (VmHWM) over the warm-up calls, started from a trimmed heap (see :mod:`effnet.bench.memory`), by
 default in a fresh process per candidate: it includes everything the step allocates (PyTorch
 tensors, oneDNN scratch, ONNX Runtime's arena).
 """
@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
-from effnet.bench_candidates import BACKENDS, REFERENCES, Candidate, build_candidates
-from effnet.benchmem import PeakRSS
-from effnet.timing import TimingStats
+from effnet.bench.candidates import BACKENDS, REFERENCES, Candidate, build_candidates
+from effnet.bench.memory import PeakRSS
+from effnet.bench.timing import TimingStats
 
 __all__ = ["BACKENDS", "REFERENCES", "BenchConfig", "BenchResult", "run_bench", "matmul_peak_gflops"]
 
@@ -134,7 +134,7 @@ def _ratio(a: Row, b: Row, kind: str = "same backend") -> dict[str, Any]:
 
 def matmul_peak_gflops(dtype: torch.dtype = torch.float32, n: int = 2048, iters: int = 5) -> float:
     """Measured square-matmul GFLOP/s on this CPU: the roofline the model paths are compared to."""
-    from effnet.timing import time_callable
+    from effnet.bench.timing import time_callable
 
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     stats = time_callable(lambda: torch.mm(a, b), warmup=2, iters=iters)
@@ -177,7 +177,7 @@ def isolated_peak_mb(cfg: BenchConfig, impl: str, backend: str) -> float:
     which moved the same training step between 1960 and 2559 MB. A fresh process has no history.
     """
     config = {**asdict(cfg), "threads": cfg.threads or torch.get_num_threads()}
-    code = "import sys; from effnet.bench import _child_peak; _child_peak(sys.argv[1], sys.argv[2], sys.argv[3])"
+    code = "import sys; from effnet.bench.harness import _child_peak; _child_peak(sys.argv[1], sys.argv[2], sys.argv[3])"
     done = subprocess.run([sys.executable, "-c", code, json.dumps(config), impl, backend],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -196,7 +196,7 @@ def _child_peak(config_json: str, impl: str, backend: str) -> None:
 
 
 def _measure_round(cand: Candidate, cfg: BenchConfig, samples: dict[str, list[float]]) -> None:
-    from effnet.timing import time_callable
+    from effnet.bench.timing import time_callable
 
     stats = time_callable(cand.step, warmup=0, iters=cfg.iters)
     samples.setdefault(cand.key, []).extend(stats.samples_ms)

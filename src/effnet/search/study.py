@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from effnet.budget import CostModel, largest_fitting_index
-from effnet.config import ModelConfig
+from effnet.arch.config import ModelConfig
+from effnet.arch.scaling import ALPHA, BETA, GAMMA, round_resolution, scaled_config
 from effnet.fileio import save_figure
-from effnet.scaling import ALPHA, BETA, GAMMA, round_resolution, scaled_config
-from effnet.search import (
+from effnet.search.budget import CostModel, largest_fitting_index
+from effnet.search.grid import (
     Coefficients,
     ResultStore,
     SearchSettings,
@@ -80,9 +80,9 @@ def run_study(
     plot: bool = True,
 ) -> tuple[list[dict[str, Any]], Path | None]:
     """Train every model of :func:`study_models`; returns the records (plan order) and the plot path."""
-    import effnet.search
+    import effnet.search.grid
 
-    train_fn = train_fn or effnet.search.engine_train_fn
+    train_fn = train_fn or effnet.search.grid.engine_train_fn
     out = Path(out_dir)
     levels = [float(v) for v in levels]
     store_settings = dict(settings.to_dict(), study="single-vs-compound", coefficients=coeffs.key)
@@ -98,7 +98,7 @@ def run_study(
 
 
 def study_table(records: list[dict[str, Any]]) -> str:
-    from effnet.info import format_table
+    from effnet.arch.summary import format_table
 
     compound_macs = {r["level"]: r["macs"] for r in records if r["method"] == "compound"}
     headers = ("method", "phi level", "multiplier", "res", "MMACs", "vs compound", "params", "top-1", "time s")

@@ -1,7 +1,7 @@
 """Model configurations: the paper's B0 table (Table 1) and the named family members.
 
 Everything here is data. How a configuration turns into concrete layer sizes lives in
-:mod:`effnet.scaling`; how the layers are built lives in :mod:`effnet.model`.
+:mod:`effnet.arch.scaling`; how the layers are built lives in :mod:`effnet.arch.model`.
 """
 
 from __future__ import annotations

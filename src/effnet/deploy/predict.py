@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from effnet.imagenet import imagenet_classes
-from effnet.transforms import load_image, to_rgb
+from effnet.data.imagenet import imagenet_classes
+from effnet.data.transforms import load_image, to_rgb
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -85,8 +85,8 @@ def demo_photos() -> list[tuple[str, Image.Image]]:
 
 def run_demo(weights: str = "lite0", top: int = 5, print_fn: Any = print) -> dict[str, list[Prediction]]:
     """Classify the bundled photos with real pretrained weights and print the top-``top`` of each."""
-    from effnet.model import create_model
-    from effnet.transforms import eval_transform
+    from effnet.arch.model import create_model
+    from effnet.data.transforms import eval_transform
     from effnet.weights import get_weight_set
 
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))

@@ -9,7 +9,7 @@ which is the invariant of a bisection that keeps ``lo`` fitting and ``hi`` not f
 rounding (channels to multiples of 8, layers up, resolution to multiples of 8) cost is a staircase in phi,
 and for latency it is noisy, so we never assume it is strictly monotone: the bisection invariant holds for
 any function, and the answer is always checked at both ends. MACs and parameters are counted with
-:func:`effnet.flops.model_cost` on meta-device models (no memory), and cached per *structure* (the
+:func:`effnet.arch.flops.model_cost` on meta-device models (no memory), and cached per *structure* (the
 rounded channels, layers and resolution), so neighbouring phi that round to the same network cost nothing.
 """
 
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from effnet.config import ModelConfig, get_config
-from effnet.flops import model_cost
-from effnet.scaling import ALPHA, BETA, GAMMA, head_channels, scaled_config, scaled_stages, stem_channels
+from effnet.arch.config import ModelConfig, get_config
+from effnet.arch.flops import model_cost
+from effnet.arch.scaling import ALPHA, BETA, GAMMA, head_channels, scaled_config, scaled_stages, stem_channels
 
 METRICS = ("macs", "params", "latency_ms")
 UNITS = {"macs": "MACs", "params": "params", "latency_ms": "ms"}
@@ -103,15 +103,15 @@ def measure_latency_ms(
     ``threads`` sets torch's intra-op threads for the measurement (restored afterwards); on a busy machine
     more threads than free cores makes OpenMP spin and times become meaningless.
     """
-    from effnet.timing import torch_threads
+    from effnet.bench.timing import torch_threads
 
     with torch_threads(threads):
         return _time_model(config, batch, backend, num_classes, warmup, iters)
 
 
 def _time_model(config: ModelConfig, batch: int, backend: str, num_classes: int, warmup: int, iters: int) -> float:
-    from effnet.model import EfficientNet
-    from effnet.timing import time_callable
+    from effnet.arch.model import EfficientNet
+    from effnet.bench.timing import time_callable
 
     model = EfficientNet(config, num_classes=num_classes).eval()
     x = torch.randn(batch, 3, config.resolution, config.resolution)

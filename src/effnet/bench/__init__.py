@@ -1,0 +1,1 @@
+"""The benchmark harness: candidates, timing, memory measurement in fresh processes."""
