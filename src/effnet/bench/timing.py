@@ -75,13 +75,15 @@ def time_callable(
     iters: int = 10,
     min_time_s: float = 0.0,
     max_iters: int | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> TimingStats:
     """Call ``fn()`` ``warmup`` times untimed, then at least ``iters`` times timed.
 
     Keeps calling past ``iters`` until ``min_time_s`` seconds of measured time have passed (so
     very fast callables still get a stable estimate), but never beyond ``max_iters`` calls if
     given. The garbage collector is paused during the timed calls so that a collection does not
-    land inside one sample.
+    land inside one sample. ``clock`` returns seconds; it is a parameter so that the logic can be
+    tested against a fake clock rather than the machine's load.
     """
     if warmup < 0 or iters < 1:
         raise ValueError(f"need warmup >= 0 and iters >= 1, got warmup={warmup}, iters={iters}")
@@ -98,9 +100,9 @@ def time_callable(
         while len(samples) < iters or elapsed < min_time_s:
             if max_iters is not None and len(samples) >= max_iters:
                 break
-            start = time.perf_counter()
+            start = clock()
             fn()
-            samples.append(time.perf_counter() - start)
+            samples.append(clock() - start)
             elapsed += samples[-1]
     finally:
         if gc_was_enabled:
