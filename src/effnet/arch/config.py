@@ -15,13 +15,19 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Stage:
-    """One row of the baseline table: a stage of identical MBConv blocks."""
+    """One row of the baseline table: a stage of identical MBConv blocks.
+
+    ``se_ratio`` (None: the model's) and ``skip`` (False: no identity shortcut even where shapes allow
+    one) let a searched baseline differ per stage, as MnasNet's factorized space does; B0 uses neither.
+    """
 
     expand: int
     kernel: int
     stride: int
     channels: int
     layers: int
+    se_ratio: float | None = None
+    skip: bool = True
 
 
 # EfficientNet-B0, paper Table 1. Stride applies to the first block of a stage only.

@@ -105,10 +105,11 @@ class BlockSpec:
     stride: int
     se_channels: int
     drop_connect: float
+    skip: bool = True
 
     @property
     def has_shortcut(self) -> bool:
-        return self.stride == 1 and self.in_channels == self.out_channels
+        return self.skip and self.stride == 1 and self.in_channels == self.out_channels
 
     @property
     def hidden_channels(self) -> int:
@@ -136,6 +137,8 @@ def scaled_stages(config: ModelConfig) -> list[Stage]:
                 stride=stage.stride,
                 channels=round_channels(stage.channels, config.width),
                 layers=stage.layers if fixed_depth else round_layers(stage.layers, config.depth),
+                se_ratio=stage.se_ratio,
+                skip=stage.skip,
             )
         )
     return out
@@ -154,8 +157,9 @@ def block_specs(config: ModelConfig) -> list[list[BlockSpec]]:
     specs: list[list[BlockSpec]] = []
     for stage in stages:
         blocks = []
+        se_ratio = config.se_ratio if stage.se_ratio is None else stage.se_ratio
         for j in range(stage.layers):
-            se = max(1, int(in_ch * config.se_ratio)) if config.se_ratio > 0 else 0
+            se = max(1, int(in_ch * se_ratio)) if se_ratio > 0 else 0
             blocks.append(
                 BlockSpec(
                     in_channels=in_ch,
@@ -165,6 +169,7 @@ def block_specs(config: ModelConfig) -> list[list[BlockSpec]]:
                     stride=stage.stride if j == 0 else 1,
                     se_channels=se,
                     drop_connect=config.drop_connect * index / total,
+                    skip=stage.skip,
                 )
             )
             in_ch = stage.channels
@@ -192,6 +197,14 @@ def feature_strides(config: ModelConfig) -> list[int]:
     return strides
 
 
+def _operator(stage: Stage) -> str:
+    """``MBConv6, k3x3`` for B0's rows; a searched stage also shows its own SE ratio and a missing skip."""
+    text = f"MBConv{stage.expand}, k{stage.kernel}x{stage.kernel}"
+    if stage.se_ratio is not None:
+        text += f", SE {stage.se_ratio:g}"
+    return text + ("" if stage.skip else ", no skip")
+
+
 def stage_table(config: ModelConfig) -> list[dict[str, object]]:
     """The scaled analogue of the paper's Table 1: operator, input resolution, channels, layers."""
     res = config.resolution
@@ -203,7 +216,7 @@ def stage_table(config: ModelConfig) -> list[dict[str, object]]:
         rows.append(
             dict(
                 stage=i + 2,
-                operator=f"MBConv{stage.expand}, k{stage.kernel}x{stage.kernel}",
+                operator=_operator(stage),
                 resolution=res,
                 channels=stage.channels,
                 layers=stage.layers,
