@@ -1,6 +1,6 @@
 """Image-folder datasets that survive bad files, clear errors for bad layouts, and the demo set.
 
-Layout: ``DATA/train/CLASS/*.png`` and ``DATA/val/CLASS/*.png``, or one ``DATA/CLASS/*.png`` tree
+Layout: ``DATA/train/CLASS/*.png`` and ``DATA/val/CLASS/*.png`` (or ``test/``), or one ``DATA/CLASS/*.png`` tree
 split with ``val_fraction``. Files whose extension is not an image are skipped at scan time;
 files that fail to decode (corrupt, truncated) are skipped when loaded: the dataset returns
 ``None`` and :func:`collate_skip_bad` drops it and passes the path on, so the training loop can
@@ -25,7 +25,7 @@ from effnet.data.transforms import load_image
 from effnet.fileio import effnet_home
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
-VAL_DIR_NAMES = ("val", "valid", "validation")
+VAL_DIR_NAMES = ("val", "valid", "validation", "test")  # test/: e.g. CIFAR-10 ships train/ and test/ only
 
 
 @dataclass
