@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,21 @@ from effnet.training import TrainConfig, TrainingDiverged, train
 from effnet.training.checkpoint import list_checkpoints, load_checkpoint, load_latest, save_checkpoint
 
 STEPS_PER_EPOCH = 6  # 3 classes x 8 images / batch 4
+KILL_BEFORE_SAVING = STEPS_PER_EPOCH + 3  # step 9 is trained, then the process dies before it is saved
 RUN = """
-import json, sys
+import json, os, signal, sys
 sys.path.insert(0, {tests!r})
 from _train_utils import tiny_kwargs
-from effnet.training import TrainConfig, train
+from effnet.training import TrainConfig, checkpoint, train
+
+save = checkpoint.save_checkpoint
+
+def save_or_die(state, folder, step, *args, **kwargs):
+    if step == {kill_step}:  # the trainer calls this after every step (checkpoint_every_steps=1)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return save(state, folder, step, *args, **kwargs)
+
+checkpoint.save_checkpoint = save_or_die
 kw = json.loads(sys.argv[1])
 train(TrainConfig(**tiny_kwargs(kw.pop("data"), kw.pop("out"), **kw)))
 """
@@ -39,27 +48,16 @@ def _final_state(run_dir):
 
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     data = write_digits(tmp_path / "data")
-    script = RUN.format(tests=str(Path(__file__).parent))
+    script = RUN.format(tests=str(Path(__file__).parent), kill_step=KILL_BEFORE_SAVING)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     kill_dir = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-c", script, json.dumps(_kwargs(data, kill_dir))], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    killed_at = None
-    while time.time() < deadline and proc.poll() is None:
-        ckpts = list_checkpoints(kill_dir / "checkpoints")
-        steps = [int(p.stem.split("-s")[1]) for p in ckpts]
-        # kill in the middle of the second epoch, once a step checkpoint exists there
-        if steps and max(steps) >= STEPS_PER_EPOCH + 2:
-            proc.send_signal(signal.SIGKILL)
-            killed_at = max(steps)
-            break
-        time.sleep(0.005)
-    proc.wait(30)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
-    assert killed_at is not None and killed_at < 3 * STEPS_PER_EPOCH
-    resume_from = load_latest(kill_dir / "checkpoints")[0]
-    assert 0 < resume_from["batch_in_epoch"] < STEPS_PER_EPOCH, "the kill should land mid-epoch"
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(_kwargs(data, kill_dir))], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    resume_from, path = load_latest(kill_dir / "checkpoints")
+    # The killed run had trained step 9 in memory; the newest checkpoint is step 8, mid-way through epoch 2.
+    assert path.name == f"ckpt-s{KILL_BEFORE_SAVING - 1:09d}.pt"
+    assert (resume_from["epoch"], resume_from["batch_in_epoch"]) == (1, KILL_BEFORE_SAVING - 1 - STEPS_PER_EPOCH)
 
     kw = _kwargs(data, kill_dir, resume=True)
     resumed = train(TrainConfig(**tiny_kwargs(kw.pop("data"), kw.pop("out"), **kw)))
