@@ -69,3 +69,53 @@ def test_unreadable_file_is_named(tmp_path):
     bad.write_bytes(b"\xff\xd8 not really a jpeg")
     with pytest.raises(ValueError, match="broken.jpg"):
         load_image(bad)
+
+
+def _timm_tags():
+    from effnet.weights.registry import list_weights
+
+    return [ws.tag for ws in list_weights() if ws.source_format.startswith("timm")]
+
+
+def test_every_timm_tag_is_in_the_registry():
+    from timm.models import get_pretrained_cfg
+
+    tags = _timm_tags()
+    assert len(tags) == 51
+    for tag in ("efficientnet_b0.ra4_e3600_r224_in1k", "efficientnet_b1.ra4_e3600_r240_in1k",
+                "efficientnet_b5.sw_in12k", "efficientnet_b5.sw_in12k_ft_in1k"):
+        assert f"timm/{tag}" in tags
+    for tag in tags:
+        assert get_pretrained_cfg(tag.removeprefix("timm/")) is not None, tag
+
+
+@pytest.mark.parametrize("test_size", [False, True], ids=["input_size", "test_input_size"])
+def test_same_tensor_as_timm_for_every_timm_tag(cat, test_size):
+    """effnet's eval_transform against timm's create_transform(**resolve_data_config(pretrained_cfg))."""
+    from timm.data import create_transform, resolve_data_config
+    from timm.models import get_pretrained_cfg
+
+    rocket = Image.fromarray(data.rocket())  # landscape; the cat is nearly square
+    differ, sizes = [], set()
+    for tag in _timm_tags():
+        cfg = get_pretrained_cfg(tag.removeprefix("timm/")).to_dict()
+        theirs_tf = create_transform(**resolve_data_config(pretrained_cfg=cfg, use_test_size=test_size))
+        ours_tf = eval_transform(tag, test_size=test_size)
+        for image in (cat, rocket):
+            ours, theirs = ours_tf(image), theirs_tf(image)
+            sizes.add(tuple(ours.shape))
+            if ours.shape != theirs.shape or (ours - theirs).abs().max() > 1e-5:
+                differ.append(tag)
+    assert not differ
+    assert len(sizes) > 10  # the tags really cover many resolutions
+
+
+def test_test_size_and_squash_crop():
+    p = preprocessing_for("timm/efficientnet_b2.ra_in1k")
+    assert (p.resolution, p.test_resolution, p.test_crop_pct) == (256, 288, 1.0)
+    assert p.at_test_size().resize == 288 and p.at_test_size().at_test_size() == p.at_test_size()
+    assert preprocessing_for("timm/efficientnet_b5.sw_in12k_ft_in1k").crop_mode == "squash"
+    # timm floors res / crop_pct: 240 / 0.882 = 272.1 -> 272 (rounding gave 272 too), 300 / 0.904 = 331.9 -> 331
+    assert preprocessing_for("timm/tf_efficientnet_b3.in1k").resize == 331
+    wide = Image.new("RGB", (400, 200), (10, 20, 30))
+    assert eval_transform("timm/efficientnet_b5.sw_in12k_ft_in1k")(wide).shape == (3, 448, 448)

@@ -8,7 +8,16 @@ from typing import Any
 import torch
 from PIL import Image
 
-from effnet.weights.registry import IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD, Preprocessing, official_crop_pct
+from effnet.weights.registry import (
+    CROP_MODES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    LITE_MEAN,
+    LITE_STD,
+    Preprocessing,
+    official_crop_pct,
+    resize_size,
+)
 
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest")
 
@@ -55,15 +64,21 @@ def eval_transform(
     interpolation: str | None = None,
     mean: tuple[float, ...] | None = None,
     std: tuple[float, ...] | None = None,
+    test_size: bool = False,
 ) -> Any:
     """torchvision v2 transform: PIL image -> normalised float tensor (3, res, res).
 
-    Resize the short side to ``resolution / crop_pct`` (antialiased), centre-crop ``resolution``,
-    scale to 0-1, normalise. Explicit arguments override the weight set's values.
+    Resize to ``floor(resolution / crop_pct)`` (antialiased; the short side, or both sides for
+    crop mode ``squash``), centre-crop ``resolution``, scale to 0-1, normalise: the same tensor
+    as timm's ``create_transform(**resolve_data_config(pretrained_cfg=...))``. ``test_size``
+    uses the weights' ``test_resolution`` / ``test_crop_pct`` where they have one (timm's
+    ``use_test_size``). Explicit arguments override the weight set's values.
     """
     from torchvision.transforms import InterpolationMode, v2
 
     base = preprocessing_for(weights_or_config)
+    if test_size:
+        base = base.at_test_size()
     resolution = resolution or base.resolution
     crop_pct = crop_pct or (base.crop_pct if resolution == base.resolution else official_crop_pct(resolution))
     interpolation = interpolation or base.interpolation
@@ -71,9 +86,13 @@ def eval_transform(
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
     if not 0 < crop_pct <= 1:
         raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
+    if base.crop_mode not in CROP_MODES:
+        raise ValueError(f"crop_mode must be one of {CROP_MODES}, got {base.crop_mode!r}")
+    size = resize_size(resolution, crop_pct)
     # Resize/crop before ToImage: PIL images are then resized by PIL, exactly like torchvision's presets.
     return v2.Compose([
-        v2.Resize(int(round(resolution / crop_pct)), interpolation=InterpolationMode(interpolation), antialias=True),
+        v2.Resize((size, size) if base.crop_mode == "squash" else size,
+                  interpolation=InterpolationMode(interpolation), antialias=True),
         v2.CenterCrop(resolution),
         v2.ToImage(),
         v2.ToDtype(torch.float32, scale=True),

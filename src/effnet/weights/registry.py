@@ -10,7 +10,9 @@ file name (``...-7f5810bc.pth``); Keras publishes MD5 sums (``keras.applications
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import math
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -27,15 +29,25 @@ LITE_STD = (128 / 255,) * 3
 CROP_PADDING = 32
 
 
+CROP_MODES = ("center", "squash")
+
+
 def official_crop_pct(resolution: int) -> float:
     return resolution / (resolution + CROP_PADDING)
 
 
+def resize_size(resolution: int, crop_pct: float) -> int:
+    """The resize before the crop: floor(resolution / crop_pct), timm's rule (torchvision's sizes are exact)."""
+    return math.floor(resolution / crop_pct)
+
+
 @dataclass(frozen=True)
 class Preprocessing:
-    """Evaluation preprocessing: resize the short side to resolution / crop_pct, centre-crop, normalise.
+    """Evaluation preprocessing: resize to resolution / crop_pct, centre-crop, normalise.
 
-    ``mean``/``std`` apply to pixels scaled to 0-1.
+    ``crop_mode`` ``"center"`` resizes the short side (aspect kept); ``"squash"`` resizes both
+    sides (timm's squash). ``mean``/``std`` apply to pixels scaled to 0-1. ``test_resolution`` /
+    ``test_crop_pct`` are timm's larger evaluation size, where the weights were measured at one.
     """
 
     resolution: int
@@ -43,10 +55,20 @@ class Preprocessing:
     interpolation: str = "bicubic"
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    crop_mode: str = "center"
+    test_resolution: int | None = None
+    test_crop_pct: float | None = None
 
     @property
     def resize(self) -> int:
-        return int(round(self.resolution / self.crop_pct))
+        return resize_size(self.resolution, self.crop_pct)
+
+    def at_test_size(self) -> Preprocessing:
+        """The preprocessing at ``test_resolution`` / ``test_crop_pct`` (itself when there is none)."""
+        if self.test_resolution is None:
+            return self
+        return dataclasses.replace(self, resolution=self.test_resolution, crop_pct=self.test_crop_pct or self.crop_pct,
+                                   test_resolution=None, test_crop_pct=None)
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,7 @@ class WeightSet:
     sha256_prefix: str | None = None
     md5: str | None = None
     package: str | None = None  # a pip package that ships the file (the Lite weights)
+    num_classes: int = 1000
     top1: float | None = None
     notes: str = ""
     aliases: tuple[str, ...] = field(default=())
@@ -109,17 +132,21 @@ def _torchvision_sets() -> list[WeightSet]:
 
 def _timm_sets() -> list[WeightSet]:
     sets = []
-    for tag, model, url, res, crop_pct, interp, mean, std in TIMM_WEIGHTS:
+    for tag, model, url, res, crop_pct, interp, mean, std, crop_mode, test_res, test_crop, classes in TIMM_WEIGHTS:
         arch = tag.split(".")[0]
+        on_hub = url.startswith("https://huggingface.co/")
         sets.append(
             WeightSet(
                 tag=f"timm/{tag}",
                 model=model,
                 source_format="timm_tf" if arch.startswith("tf_") else "timm",
-                preprocessing=Preprocessing(res, crop_pct, interp, tuple(mean), tuple(std)),
+                preprocessing=Preprocessing(res, crop_pct, interp, tuple(mean), tuple(std), crop_mode, test_res, test_crop),
                 url=url,
-                filename=url.rsplit("/", 1)[-1],
+                # Every hub file is called model.safetensors: name the cached copy after the tag.
+                filename=f"{tag}.safetensors" if on_hub else url.rsplit("/", 1)[-1],
                 sha256_prefix=_hash_prefix(url),
+                num_classes=classes,
+                notes="Hugging Face hub only (timm/" + tag + "); no hash is published with the address" if on_hub else "",
             )
         )
     return sets
