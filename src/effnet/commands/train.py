@@ -15,20 +15,29 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.add_argument("--data", dest="data_opt", default=None, help="same as DATA ('demo' for the built-in digits)")
     p.add_argument("--model", default="b0", help="model name (b0..b7, lite0..) or a config .json")
     p.add_argument("--weights", default=None, help="start from these pretrained weights (file or registry tag)")
+    p.add_argument("--recipe", default=None, choices=["paper", "finetune"],
+                   help="default: finetune with --weights, else paper (the paper's from-scratch ImageNet recipe); "
+                        "flags given below override the recipe's values")
     p.add_argument("--freeze-backbone", action="store_true", help="train only the classifier")
+    p.add_argument("--freeze-stages", type=int, default=0, help="keep the stem and the first N stages fixed")
+    p.add_argument("--backbone-lr-scale", type=float, default=None,
+                   help="backbone lr = --lr x this (the new classifier trains at --lr); finetune recipe: 0.1")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=64, help="global batch size (split over torchrun ranks)")
     p.add_argument("--image-size", type=int, default=None, help="default: the model's resolution")
-    p.add_argument("--lr", type=float, default=None, help="default: 0.016 per 256 images of the batch")
-    p.add_argument("--optimizer", default="rmsprop_tf", choices=["rmsprop_tf", "rmsprop", "sgd", "adamw"])
-    p.add_argument("--weight-decay", type=float, default=1e-5)
-    p.add_argument("--schedule", default="step", choices=["step", "cosine", "constant"])
+    p.add_argument("--lr", type=float, default=None, help="default: the recipe's rate per 256 images of the batch")
+    p.add_argument("--optimizer", default=None, choices=["rmsprop_tf", "rmsprop", "sgd", "adamw"])
+    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--schedule", default=None, choices=["step", "cosine", "constant"])
     p.add_argument("--warmup-epochs", type=float, default=None)
-    p.add_argument("--no-ema", dest="ema", action="store_false")
-    p.add_argument("--ema-decay", type=float, default=0.9999)
-    p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--augment", default="randaugment", choices=AUGMENTS)
+    p.add_argument("--warmup-steps", type=int, default=None, help="warm-up length in steps (replaces epochs)")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="average the weights (EMA)")
+    p.add_argument("--ema-decay", type=float, default=None)
+    p.add_argument("--label-smoothing", type=float, default=None)
+    p.add_argument("--augment", default=None, choices=AUGMENTS)
+    p.add_argument("--crop-scale", type=_scale_range, default=None, metavar="MIN,MAX",
+                   help="random-resized-crop area range (paper: 0.08,1; finetune: 0.5,1)")
     p.add_argument("--randaugment-magnitude", type=int, default=9)
     p.add_argument("--no-flip", dest="flip", action="store_false")
     p.add_argument("--dropout", type=float, default=None)
@@ -57,6 +66,13 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.set_defaults(func=run)
 
 
+def _scale_range(text: str) -> tuple[float, float]:
+    low, high = (float(v) for v in text.split(","))
+    if not 0 < low <= high <= 1:
+        raise argparse.ArgumentTypeError(f"need 0 < MIN <= MAX <= 1, got {text}")
+    return low, high
+
+
 def _stage_list(text: str) -> tuple[int, ...] | str:
     return "early" if text == "early" else tuple(int(i) for i in text.split(","))
 
@@ -67,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     data = args.data_opt or args.data
     if data is None:
         raise ValueError("give the data folder (effnet train DATA) or --data demo")
-    keys = ["model", "weights", "freeze_backbone", "epochs", "max_steps", "batch_size", "image_size", "lr", "optimizer",
+    keys = ["model", "weights", "recipe", "freeze_backbone", "freeze_stages", "backbone_lr_scale",
+            "warmup_steps", "crop_scale", "epochs", "max_steps", "batch_size", "image_size", "lr", "optimizer",
             "weight_decay", "schedule", "warmup_epochs", "ema", "ema_decay", "label_smoothing", "augment",
             "randaugment_magnitude", "flip", "dropout", "drop_connect", "bn_momentum", "val_fraction", "out_dir",
             "resume", "checkpoint_every_steps", "keep_checkpoints", "workers", "device", "amp", "channels_last",

@@ -12,11 +12,14 @@ from effnet.arch.config import ModelConfig
 
 @dataclass
 class TrainConfig:
-    """One training run. Defaults follow the paper's recipe (spec section 6).
+    """One training run. A field left ``None`` is decided by the recipe (:mod:`effnet.training.recipes`):
+    the paper's from-scratch recipe (spec section 6) without ``weights``, the fine-tune recipe with them,
+    or ``recipe="paper"|"finetune"`` explicitly. A value given here always wins over the recipe's.
 
-    ``batch_size`` is the *global* batch (split evenly across torchrun ranks); ``lr=None`` means
-    0.016 per 256 images of that batch; ``image_size=None`` means the model's resolution;
-    ``warmup_epochs=None`` means 5 epochs, capped at a tenth of the run.
+    ``batch_size`` is the *global* batch (split evenly across torchrun ranks); ``lr`` (the new head's,
+    when ``backbone_lr_scale`` differs from 1) defaults to the recipe's rate per 256 images of that
+    batch; ``image_size=None`` means the model's resolution; the paper recipe's warm-up is 5 epochs,
+    capped at a tenth of the run, the fine-tune recipe's ``warmup_steps`` steps.
     """
 
     data: str | Path = "demo"
@@ -32,28 +35,33 @@ class TrainConfig:
     val_fraction: float | None = None
     # model
     weights: str | Path | None = None
+    recipe: str | None = None  # "paper" or "finetune"; None: finetune when weights are given
     freeze_backbone: bool = False
+    zero_head: bool | None = None  # a new classifier (class count differs from the weights') starts at zero
+    freeze_stages: int = 0  # the stem and this many of model.stages stop training (fine-tuning)
     dropout: float | None = None
     drop_connect: float | None = None
     bn_momentum: float | None = None  # PyTorch convention; None keeps the model's (0.01 = TF 0.99)
     # optimiser and schedule
-    optimizer: str = "rmsprop_tf"
+    optimizer: str | None = None
     momentum: float = 0.9
     opt_eps: float = 1e-3
-    weight_decay: float = 1e-5
-    schedule: str = "step"
+    weight_decay: float | None = None
+    backbone_lr_scale: float | None = None  # everything but the classifier trains at lr * this
+    schedule: str | None = None
     warmup_epochs: float | None = None
+    warmup_steps: int | None = None  # replaces warmup_epochs when set
     decay_epochs: float = 2.4
     decay_rate: float = 0.97
-    ema: bool = True
-    ema_decay: float = 0.9999
-    label_smoothing: float = 0.1
+    ema: bool | None = None
+    ema_decay: float | None = None
+    label_smoothing: float | None = None
     # augmentation
-    augment: str = "randaugment"
+    augment: str | None = None
     randaugment_magnitude: int = 9
     randaugment_layers: int = 2
     flip: bool = True
-    crop_scale: tuple[float, float] = (0.08, 1.0)
+    crop_scale: tuple[float, float] | None = None
     # execution
     device: str = "auto"
     amp: str = "auto"  # auto (fp16 on CUDA, off on CPU), off, bf16, fp16

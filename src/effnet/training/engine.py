@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from effnet.data.transforms import eval_transform
-from effnet.training import augment, checkpoint, data, report
+from effnet.training import augment, checkpoint, data, recipes, report
 from effnet.training.config import TrainConfig, TrainResult
 from effnet.training.distributed import (
     DistInfo,
@@ -29,7 +29,7 @@ from effnet.training.distributed import (
 )
 from effnet.training.ema import ModelEMA
 from effnet.training.evaluate import evaluate
-from effnet.training.modeling import build_model, freeze_backbone, resolve_model_config, set_bn_eval
+from effnet.training.modeling import build_model, freeze_backbone, freeze_stages, resolve_model_config, set_bn_eval
 from effnet.training.optim import build_optimizer
 from effnet.training.schedule import Schedule, StepScheduler, default_warmup_epochs, scaled_lr
 
@@ -68,7 +68,10 @@ class _Loaders:
 
 class _Run:
     def __init__(self, cfg: TrainConfig, info: DistInfo) -> None:
+        cfg, recipe_line = recipes.resolve(cfg)  # every None the recipe decides, filled in
         self.cfg, self.info, self.device = cfg, info, info.device
+        if not cfg.quiet:
+            print0(info, recipe_line)
         if cfg.batch_size % info.world_size:
             raise ValueError(f"batch size {cfg.batch_size} (global) must divide evenly over {info.world_size} processes")
         if cfg.threads:
@@ -136,9 +139,10 @@ class _Run:
 
     def _make_model_and_optimizer(self) -> None:
         cfg, info = self.cfg, self.info
-        model = build_model(self.model_config, self.num_classes, cfg.weights)
+        model = build_model(self.model_config, self.num_classes, cfg.weights, bool(cfg.zero_head))
         if cfg.freeze_backbone:
             freeze_backbone(model)
+        freeze_stages(model, cfg.freeze_stages)
         if cfg.grad_checkpointing or cfg.checkpoint_stages is not None:
             from effnet.arch.layers import early_stages
 
@@ -156,10 +160,12 @@ class _Run:
         self.ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
         self.global_batch = cfg.batch_size
         lr = cfg.lr if cfg.lr is not None else scaled_lr(self.global_batch)
-        self.optimizer = build_optimizer(model, cfg.optimizer, lr, cfg.weight_decay, cfg.momentum, cfg.opt_eps)
+        self.optimizer = build_optimizer(model, cfg.optimizer, lr, cfg.weight_decay, cfg.momentum, cfg.opt_eps,
+                                         cfg.backbone_lr_scale)
         warmup = cfg.warmup_epochs if cfg.warmup_epochs is not None else default_warmup_epochs(cfg.epochs)
         self.scheduler = StepScheduler(self.optimizer, Schedule(
-            lr, self.steps_per_epoch, cfg.epochs, warmup, cfg.schedule, cfg.decay_epochs, cfg.decay_rate))
+            lr, self.steps_per_epoch, cfg.epochs, warmup, cfg.schedule, cfg.decay_epochs, cfg.decay_rate,
+            warmup_steps=cfg.warmup_steps))
         self.autocast_dtype, use_scaler = self._amp()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         forward_model: nn.Module = model
@@ -254,7 +260,7 @@ class _Run:
 
     def _set_train_mode(self) -> None:
         self.forward_model.train()
-        if self.cfg.freeze_bn or self.cfg.freeze_backbone:
+        if self.cfg.freeze_bn or self.cfg.freeze_backbone or self.cfg.freeze_stages:
             set_bn_eval(self.model, only_frozen=not self.cfg.freeze_bn)
 
     def _done(self) -> bool:

@@ -19,23 +19,44 @@ def resolve_model_config(
     return config.replace(**overrides) if overrides else config
 
 
-def build_model(config: ModelConfig, num_classes: int, weights: str | Path | None = None) -> EfficientNet:
+def build_model(config: ModelConfig, num_classes: int, weights: str | Path | None = None,
+                zero_new_head: bool = False) -> EfficientNet:
     """A fresh model, or one started from ``weights`` (file or registry tag).
 
     Pretrained weights go through :func:`effnet.create_model` and so through
     ``effnet.weights.load_weights(strict=True)``: every backbone tensor must fit, and when the
     class count differs the classifier alone keeps a fresh initialisation, with a warning.
+    ``zero_new_head`` makes that new classifier start at zero: the first loss is then exactly
+    ln(classes) and no random logits (the paper's init gives them a std of several units on
+    pretrained features) have to be unlearnt through the backbone.
     """
     if weights is None:
         return EfficientNet(config, num_classes=num_classes)
     overrides = {"dropout": config.dropout, "drop_connect": config.drop_connect, "bn_momentum": config.bn_momentum}
-    return create_model(config, num_classes=num_classes, weights=str(weights), **overrides)
+    model = create_model(config, num_classes=num_classes, weights=str(weights), **overrides)
+    if zero_new_head:
+        from effnet.weights import read_weights
+
+        if read_weights(str(weights)).num_classes != num_classes:
+            nn.init.zeros_(model.classifier.weight)
+            nn.init.zeros_(model.classifier.bias)
+    return model
 
 
 def freeze_backbone(model: EfficientNet) -> None:
     """Train only the classifier: everything else stops needing gradients."""
     for name, param in model.named_parameters():
         param.requires_grad_(name.startswith("classifier."))
+
+
+def freeze_stages(model: EfficientNet, count: int) -> None:
+    """Stop training the stem and the first ``count`` of ``model.stages`` (low-level features transfer best)."""
+    if not 0 <= count <= len(model.stages):
+        raise ValueError(f"freeze_stages must be between 0 and {len(model.stages)} for this model, got {count}")
+    if count == 0:
+        return
+    for module in (model.stem, *model.stages[:count]):
+        module.requires_grad_(False)
 
 
 def set_bn_eval(model: nn.Module, only_frozen: bool) -> None:

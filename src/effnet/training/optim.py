@@ -82,28 +82,40 @@ def is_no_decay(name: str, param: torch.nn.Parameter) -> bool:
     return param.ndim <= 1
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Two groups: conv/linear weights with ``weight_decay``, BN parameters and biases without.
+HEAD_PREFIX = "classifier."
+
+
+def param_groups(model: nn.Module, weight_decay: float, backbone_lr_scale: float = 1.0) -> list[dict[str, Any]]:
+    """Conv/linear weights with ``weight_decay``, BN parameters and biases without; with
+    ``backbone_lr_scale != 1`` each splits again into the classifier (``lr_scale`` 1) and the rest
+    (``lr_scale`` = backbone_lr_scale, applied by :class:`~effnet.training.schedule.StepScheduler`).
 
     Frozen parameters (``requires_grad=False``) are left out entirely.
     """
-    decay, no_decay = [], []
+    split_head = backbone_lr_scale != 1.0
+    groups: dict[tuple[bool, bool], dict[str, Any]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        (no_decay if is_no_decay(name, param) else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": weight_decay, "name": "decay"},
-        {"params": no_decay, "weight_decay": 0.0, "name": "no_decay"},
-    ]
-    return [g for g in groups if g["params"]]
+        decay = not is_no_decay(name, param)
+        head = split_head and name.startswith(HEAD_PREFIX)
+        group = groups.setdefault((head, decay), {
+            "params": [], "weight_decay": weight_decay if decay else 0.0,
+            "lr_scale": 1.0 if head or not split_head else backbone_lr_scale,
+            "name": ("head_" if head else "backbone_" if split_head else "") + ("decay" if decay else "no_decay"),
+        })
+        group["params"].append(param)
+    return [groups[k] for k in sorted(groups, key=lambda k: (k[0], not k[1]))]
 
 
 def build_optimizer(
-    model: nn.Module, name: str, lr: float, weight_decay: float, momentum: float = 0.9, eps: float = 1e-3
+    model: nn.Module, name: str, lr: float, weight_decay: float, momentum: float = 0.9, eps: float = 1e-3,
+    backbone_lr_scale: float = 1.0,
 ) -> torch.optim.Optimizer:
     """``rmsprop_tf`` (the paper's), ``rmsprop`` (PyTorch's), ``sgd`` or ``adamw``."""
-    groups = param_groups(model, weight_decay)
+    if backbone_lr_scale < 0:
+        raise ValueError(f"backbone lr scale must be >= 0, got {backbone_lr_scale}")
+    groups = param_groups(model, weight_decay, backbone_lr_scale)
     if not groups:
         raise ValueError("the model has no trainable parameters (is everything frozen?)")
     if name == "rmsprop_tf":
@@ -113,5 +125,5 @@ def build_optimizer(
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr)
+        return torch.optim.AdamW(groups, lr=lr)  # each group's weight_decay, not AdamW's 0.01
     raise ValueError(f"unknown optimizer {name!r}; choose rmsprop_tf, rmsprop, sgd or adamw")

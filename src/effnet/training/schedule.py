@@ -31,6 +31,7 @@ class Schedule:
     decay_epochs: float = 2.4
     decay_rate: float = 0.97
     min_lr: float = 0.0
+    warmup_steps: int | None = None  # replaces warmup_epochs: short fine-tunes warm up for a fixed step count
 
     def __post_init__(self) -> None:
         if self.kind not in ("step", "cosine", "constant"):
@@ -38,9 +39,14 @@ class Schedule:
         if self.steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
 
+    def warmup_step_count(self) -> int:
+        if self.warmup_steps is not None:
+            return min(self.warmup_steps, int(self.total_epochs * self.steps_per_epoch) // 2)
+        return int(round(self.warmup_epochs * self.steps_per_epoch))
+
     def lr_at(self, step: int) -> float:
         """Learning rate for global step ``step`` (0-based), as the official TF code computes it."""
-        warmup_steps = int(round(self.warmup_epochs * self.steps_per_epoch))
+        warmup_steps = self.warmup_step_count()
         if step < warmup_steps:
             # TF: base_lr * step / warmup_steps; +1 so the very first step is not wasted at lr=0.
             return self.base_lr * (step + 1) / warmup_steps
@@ -56,7 +62,10 @@ class Schedule:
 
 
 class StepScheduler:
-    """Sets every param group's lr from a :class:`Schedule` each step; state is just the step."""
+    """Sets every param group's lr from a :class:`Schedule` each step; state is just the step.
+
+    A group's ``lr_scale`` (default 1) multiplies the schedule's rate: a fine-tuned backbone's lower lr.
+    """
 
     def __init__(self, optimizer: torch.optim.Optimizer, schedule: Schedule) -> None:
         self.optimizer = optimizer
@@ -67,14 +76,15 @@ class StepScheduler:
     def _apply(self) -> None:
         lr = self.schedule.lr_at(self.step_count)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
 
     def step(self) -> None:
         self.step_count += 1
         self._apply()
 
     def get_last_lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
+        """The schedule's rate (the new head's, when the backbone's is scaled down)."""
+        return self.schedule.lr_at(self.step_count)
 
     def state_dict(self) -> dict[str, Any]:
         return {"step_count": self.step_count}
