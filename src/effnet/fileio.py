@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import re
+import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,75 @@ def effnet_home() -> Path:
     return Path(platformdirs.user_cache_dir("effnet"))
 
 
+TEMP_PREFIX = ".effnet-tmp-"  # temporaries are named TEMP_PREFIX + "<destination name>-<pid>-<8 hex>" + suffix
+
+
+def _temp_stem(path: Path) -> str:
+    """TEMP_PREFIX and the destination's name, cut to 200 bytes so that the temporary's name fits in 255."""
+    return TEMP_PREFIX + path.name.encode()[:200].decode(errors="ignore") + "-"
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _pid_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Delete the temporaries of writes to ``path`` whose process is gone (killed mid-write); return them.
+
+    Only names of the exact form ``atomic_path`` gives are considered, and only for this destination;
+    a temporary whose process still runs (a concurrent writer) is left alone.
+    """
+    path = Path(path)
+    pattern = re.compile(r"(\d+)-[0-9a-f]{8}(\.[^-]*)?")  # pid, token, suffix: nothing of a longer name fits
+    prefix = _temp_stem(path)
+    removed = []
+    try:
+        names = [n for n in os.listdir(path.parent) if n.startswith(prefix)]
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.fullmatch(name[len(prefix):])
+        if match and int(match[1]) != os.getpid() and not _pid_is_alive(int(match[1])):
+            with contextlib.suppress(FileNotFoundError):
+                (path.parent / name).unlink()
+                removed.append(path.parent / name)
+    return removed
+
+
+def _create_temporary(path: Path, suffix: str) -> Path:
+    """A new empty file beside ``path``, created as ``open()`` would (mode 0666 less the umask)."""
+    while True:
+        tmp = path.parent / f"{_temp_stem(path)}{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+        except OSError as exc:  # name the folder that cannot be written, not the temporary
+            raise type(exc)(exc.errno, exc.strerror, str(path.parent)) from exc
+
+
+def _mode_for(path: Path, tmp: Path) -> int:
+    """The permissions the written file gets: those of the file it replaces, else the new temporary's
+    (created with 0666, the kernel took the umask off: no need to read the process-wide umask)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return stat.S_IMODE(os.stat(tmp).st_mode)
 
 
 @contextlib.contextmanager
@@ -36,14 +101,26 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     so a crash leaves either the old file or the complete new one. If the block raises, the
     temporary file is removed and ``path`` is untouched. Keep ``suffix`` when a writer picks its
     format from the file name (``.png``, ``.onnx``).
+
+    The result has the permissions a plain ``open(path, "w")`` gives: a replaced file keeps its
+    mode, a new one gets 0666 less the umask. Temporaries are named ``.effnet-tmp-NAME-PID-XXXXXXXX``
+    so they can be recognised; those left by a killed process are removed by the next write to
+    the same ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    remove_stale_temporaries(path)
+    tmp = _create_temporary(path, suffix)
+    mode = _mode_for(path, tmp)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:
+            if str(exc.filename) != str(tmp):
+                raise
+            # "out.onnx: no space left on device", not the temporary's name
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
+        os.chmod(tmp, mode)  # also when the writer replaced the temporary with a file of its own
         _fsync(tmp)
         os.replace(tmp, path)
     finally:
