@@ -1,15 +1,21 @@
-"""Model assembly: stem -> MBConv stages -> head -> pool -> dropout -> classifier."""
+"""Model assembly: stem -> MBConv stages -> head -> pool -> dropout -> classifier.
+
+:class:`EfficientNet` also speaks timm's model interface (``forward_features`` /
+``forward_head``, ``forward_intermediates``, ``feature_info``, ``reset_classifier``,
+``pretrained_cfg`` ...), so timm's training scripts and data helpers take it as one of theirs.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from effnet.arch.backbone import FeatureInfo, take_indices
 from effnet.arch.config import STEM_STRIDE, ModelConfig, get_config
 from effnet.arch.layers import ConvBNAct, MBConv
 from effnet.arch.scaling import (
@@ -18,19 +24,65 @@ from effnet.arch.scaling import (
     GAMMA,
     block_specs,
     feature_stage_indices,
+    feature_strides,
     head_channels,
     scaled_config,
     stem_channels,
 )
 
+#: Global pooling types (timm's names): average, max, or none ('' keeps the map, no flatten).
+GLOBAL_POOLS = ("avg", "max", "")
+
+
+def make_global_pool(pool_type: str) -> nn.Module:
+    if pool_type not in GLOBAL_POOLS:
+        raise ValueError(f"global_pool must be one of {GLOBAL_POOLS} ('' = no pooling), got {pool_type!r}")
+    if not pool_type:
+        return nn.Identity()
+    pool = nn.AdaptiveAvgPool2d(1) if pool_type == "avg" else nn.AdaptiveMaxPool2d(1)
+    return nn.Sequential(pool, nn.Flatten(1))
+
+
+def feature_info(config: ModelConfig) -> FeatureInfo:
+    """One entry per stride level (B0: the ends of paper stages 2, 3, 4, 6, 8 at strides 2..32).
+
+    Computed from the configuration, so it holds whatever norm layers the model is given later
+    (torchvision's ``FrozenBatchNorm2d`` swap, for one).
+    """
+    specs = block_specs(config)
+    return FeatureInfo(
+        dict(num_chs=specs[i][-1].out_channels, reduction=stride, module=f"stages.{i}", stage=i)
+        for i, stride in zip(feature_stage_indices(config), feature_strides(config), strict=True)
+    )
+
+
+def pretrained_cfg(config: ModelConfig, preprocessing: Any, num_classes: int, tag: str = "") -> dict[str, Any]:
+    """timm's ``pretrained_cfg`` for a model and its weights' :class:`~effnet.weights.Preprocessing`."""
+    res = preprocessing.resolution
+    cfg: dict[str, Any] = dict(
+        architecture=f"effnet_{config.name}", tag=tag, url="", hf_hub_id="", num_classes=num_classes,
+        input_size=(3, res, res), pool_size=(math.ceil(res / 32),) * 2, crop_pct=preprocessing.crop_pct,
+        crop_mode=getattr(preprocessing, "crop_mode", "center"), interpolation=preprocessing.interpolation,
+        mean=tuple(preprocessing.mean), std=tuple(preprocessing.std), first_conv="stem.conv", classifier="classifier",
+    )
+    test_res = getattr(preprocessing, "test_resolution", None)
+    if test_res:
+        cfg["test_input_size"] = (3, test_res, test_res)
+        cfg["test_crop_pct"] = preprocessing.test_crop_pct or preprocessing.crop_pct
+    return cfg
+
 
 class EfficientNet(nn.Module):
     """An EfficientNet built from a :class:`~effnet.arch.config.ModelConfig`.
 
-    ``num_classes=0`` drops the classifier so ``forward`` returns the pooled features.
+    ``num_classes=0`` drops the classifier so ``forward`` returns the pooled features;
+    ``global_pool=''`` also drops the pooling (``forward`` returns the last feature map).
     """
 
-    def __init__(self, config: ModelConfig | str, num_classes: int = 1000, in_chans: int = 3) -> None:
+    __jit_unused_properties__ = ["feature_channels", "default_cfg"]
+
+    def __init__(self, config: ModelConfig | str, num_classes: int = 1000, in_chans: int = 3,
+                 global_pool: str = "avg") -> None:
         super().__init__()
         config = get_config(config)
         if num_classes < 0:
@@ -50,18 +102,26 @@ class EfficientNet(nn.Module):
             )
         )
         last_channels = block_specs(config)[-1][-1].out_channels
-        self.num_features = head_channels(config)
+        self.num_features = self.head_hidden_size = head_channels(config)
         self.head = ConvBNAct(last_channels, self.num_features, 1, activation=config.activation, **norm)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.global_pool = global_pool
+        self.pool = make_global_pool(global_pool)
+        self.drop_rate = config.dropout
         self.dropout = nn.Dropout(config.dropout)
         self.num_classes = num_classes
         self.classifier: nn.Module = self._make_classifier(num_classes)
-        self._feature_stages = feature_stage_indices(config)
+        self.feature_info = feature_info(config)
+        self._feature_stages: list[int] = [f["stage"] for f in self.feature_info]
+        from effnet.data.transforms import preprocessing_for
+
+        self.pretrained_cfg = pretrained_cfg(config, preprocessing_for(config), num_classes)
         self._init_weights()
 
     def _make_classifier(self, num_classes: int) -> nn.Module:
         if num_classes == 0:
             return nn.Identity()
+        if not self.global_pool:
+            raise ValueError("a classifier needs pooled features: global_pool='' works only with num_classes=0")
         fc = nn.Linear(self.num_features, num_classes)
         bound = 1.0 / math.sqrt(num_classes)
         nn.init.uniform_(fc.weight, -bound, bound)
@@ -78,6 +138,16 @@ class EfficientNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    @property
+    def default_cfg(self) -> dict[str, Any]:
+        """timm's older name for :attr:`pretrained_cfg`."""
+        return self.pretrained_cfg
+
+    @default_cfg.setter
+    def default_cfg(self, cfg: dict[str, Any]) -> None:
+        self.pretrained_cfg = cfg
+
+    @torch.jit.ignore
     def set_grad_checkpointing(self, enable: bool | str = True, stages: Iterable[int] | None = None) -> None:
         """Recompute MBConv activations in the backward pass: ``"full"`` (= True) or ``"selective"``,
         in every stage or only in ``stages`` (indices of ``self.stages``).
@@ -88,10 +158,31 @@ class EfficientNet(nn.Module):
 
         set_grad_checkpointing(self, enable, stages)
 
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a freshly initialised one for ``num_classes`` (0 removes it)."""
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        """Parameter groups for timm's layer-wise learning-rate decay: stem, each block (or stage), head."""
+        return dict(
+            stem=r"^stem",
+            blocks=[(r"^stages\.(\d+)" if coarse else r"^stages\.(\d+)\.(\d+)", None), (r"^head", (99999,))],
+        )
+
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set[str]:
+        """Parameter names to keep out of weight decay beyond timm's own 1-D rule (none, as timm's EfficientNet)."""
+        return set()
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.classifier
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the classifier with a freshly initialised one for ``num_classes`` (0 removes it);
+        ``global_pool`` (``'avg'``, ``'max'``, ``''``) replaces the pooling too."""
         if num_classes < 0:
             raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+        if global_pool is not None:
+            self.pool = make_global_pool(global_pool)
+            self.global_pool = global_pool
         device = next(self.parameters()).device
         self.num_classes = num_classes
         self.classifier = self._make_classifier(num_classes).to(device)
@@ -111,7 +202,8 @@ class EfficientNet(nn.Module):
         return self.head(self.stages(self.stem(x)))
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.pool(features).flatten(1)
+        """Pool, then (unless ``pre_logits``) dropout and classifier."""
+        x = self.pool(features)
         if pre_logits:
             return x
         return self.classifier(self.dropout(x))
@@ -119,20 +211,76 @@ class EfficientNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
+    @torch.jit.ignore
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | Sequence[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """timm's intermediates: the maps at ``indices`` of :attr:`feature_info` (``None`` all, an
+        int the last n), and unless ``intermediates_only`` the final features as from
+        :meth:`forward_features`. ``stop_early`` skips the stages after the last one asked for
+        (the final features are then that stage's output). ``norm`` has nothing to apply here.
+        """
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
+        self._check_input(x)
+        taken, deepest = take_indices(len(self.feature_info), indices)
+        taps = {self._feature_stages[i] for i in taken}
+        stages = list(self.stages)
+        if stop_early:
+            stages = stages[: self._feature_stages[deepest] + 1]
+        x = self.stem(x)
+        intermediates = []
+        for i, stage in enumerate(stages):
+            x = stage(x)
+            if i in taps:
+                intermediates.append(x)
+        if intermediates_only:
+            return intermediates
+        if len(stages) == len(self.stages):
+            x = self.head(x)
+        return x, intermediates
+
+    @torch.jit.ignore
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Drop what the intermediates at ``indices`` do not need (timm's rule): the stages after
+        the deepest one, and the head conv when stages went or ``prune_norm`` / ``prune_head``;
+        ``prune_head`` also removes pooling and classifier. Returns the kept indices."""
+        taken, deepest = take_indices(len(self.feature_info), indices)
+        last_stage = self._feature_stages[deepest]
+        prune_end = prune_norm or prune_head or last_stage < len(self.stages) - 1
+        self.stages = self.stages[: last_stage + 1]
+        self.feature_info = FeatureInfo(self.feature_info[: deepest + 1])
+        self._feature_stages = self._feature_stages[: deepest + 1]
+        if prune_end:
+            self.head = nn.Identity()
+            self.num_features = self.head_hidden_size = self.feature_info[-1]["num_chs"]
+            self.reset_classifier(0, "")
+        return taken
+
     def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Five maps at strides 2, 4, 8, 16, 32 (ends of paper stages 2, 3, 4, 6, 8)."""
-        self._check_input(x)
-        x = self.stem(x)
-        maps = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i in self._feature_stages:
-                maps.append(x)
-        return maps
+        return self.forward_intermediates(x, intermediates_only=True)
 
     @property
     def feature_channels(self) -> list[int]:
-        return [self.stages[i][-1].project.bn.num_features for i in self._feature_stages]
+        return self.feature_info.channels()
+
+
+def _timm_aliases(overrides: dict[str, Any], drop_rate: float | None, drop_path_rate: float | None) -> None:
+    for alias, field, value in (("drop_rate", "dropout", drop_rate), ("drop_path_rate", "drop_connect", drop_path_rate)):
+        if value is None:
+            continue
+        if field in overrides and overrides[field] != value:
+            raise ValueError(f"{alias}={value} and {field}={overrides[field]} disagree; give one of them")
+        overrides[field] = value
 
 
 def create_model(
@@ -145,14 +293,24 @@ def create_model(
     beta: float = BETA,
     gamma: float = GAMMA,
     weights: str | Path | None = None,
+    global_pool: str = "avg",
+    drop_rate: float | None = None,
+    drop_path_rate: float | None = None,
+    features_only: bool = False,
+    out_indices: int | Sequence[int] | None = (0, 1, 2, 3, 4),
     **overrides: Any,
-) -> EfficientNet:
+) -> nn.Module:
     """Build a model by name (``list_models()``), from a saved config, or for any ``phi``.
 
     ``phi`` scales the given base (default B0) with the compound rule; keyword ``overrides``
-    replace config fields (``dropout=0.3``, ``padding="same"``, ``bn_eps=1e-5`` ...).
-    ``weights`` is a file path or registry tag handed to :func:`effnet.load_weights`.
+    replace config fields (``dropout=0.3``, ``padding="same"``, ``bn_eps=1e-5`` ...); timm's
+    ``drop_rate`` / ``drop_path_rate`` are ``dropout`` / ``drop_connect``.
+    ``weights`` is a file path or registry tag handed to :func:`effnet.load_weights`; the model's
+    ``pretrained_cfg`` then describes the weights' own preprocessing.
+    ``features_only=True`` returns a :class:`~effnet.arch.backbone.FeatureExtractor` (a list of
+    the maps at ``out_indices`` of ``feature_info``), as timm's ``features_only``.
     """
+    _timm_aliases(overrides, drop_rate, drop_path_rate)
     config = get_config(name)
     if phi is not None:
         config = scaled_config(phi, alpha, beta, gamma, base=config)
@@ -162,9 +320,19 @@ def create_model(
         config = prepare_config_for_weights(config, weights)
     if overrides:
         config = config.replace(**overrides)
-    model = EfficientNet(config, num_classes=num_classes, in_chans=in_chans)
+    model = EfficientNet(config, num_classes=num_classes, in_chans=in_chans, global_pool=global_pool)
     if weights is not None:
+        from effnet.data.transforms import preprocessing_for
         from effnet.weights import load_weights
 
-        load_weights(model, weights)
+        sw = load_weights(model, weights)
+        tag = sw.weight_set.tag if sw.weight_set is not None else str(weights)
+        classes = sw.weight_set.num_classes if sw.weight_set is not None else sw.num_classes
+        model.pretrained_cfg = pretrained_cfg(config, sw.preprocessing or preprocessing_for(config), classes, tag)
+        if sw.weight_set is not None and sw.weight_set.url:
+            model.pretrained_cfg["url"] = sw.weight_set.url
+    if features_only:
+        from effnet.arch.backbone import FeatureExtractor
+
+        return FeatureExtractor(model, out_indices)
     return model

@@ -1,0 +1,1 @@
+"""Optional bridges to other libraries (imported only on request; effnet does not need them)."""

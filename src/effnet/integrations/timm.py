@@ -1,0 +1,73 @@
+"""effnet's models in timm's model registry, so timm's scripts and helpers build them by name.
+
+    import effnet.integrations.timm  # registers effnet_b0 .. effnet_l2, effnet_lite0 .. effnet_lite4
+    model = timm.create_model("effnet_b0", num_classes=10, drop_path_rate=0.1)
+    model = timm.create_model("effnet_b3.ns_jft_in1k", pretrained=True)   # a weight tag after the dot
+    model = timm.create_model("effnet_lite0", pretrained=True)            # effnet's default weights
+
+timm's ``train.py`` / ``validate.py`` find the models once this module is imported (for
+example ``python -c "import effnet.integrations.timm, runpy, sys; sys.argv = sys.argv[1:];
+runpy.run_path(sys.argv[0], run_name='__main__')" train.py --model effnet_b0 ...``).
+Pretrained weights come from effnet's registry (:func:`effnet.weights.list_weights`): the tag
+after the dot is a registry tag, a timm tag of that model (``ra_in1k``, ``ns_jft_in1k``) or a
+source (``torchvision``, ``keras``, ``lukemelas``).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from timm.models import register_model
+
+from effnet.arch.config import get_config, list_models
+from effnet.arch.model import create_model, pretrained_cfg
+from effnet.data.transforms import preprocessing_for
+from effnet.weights.registry import get_weight_set, list_weights
+
+PREFIX = "effnet_"
+#: timm keyword arguments that effnet has no counterpart for; asking for them is an error.
+UNSUPPORTED = ("drop_block_rate", "output_stride", "feature_cls", "feature_location", "act_layer", "norm_layer")
+
+
+def weight_tag(name: str, tag: str | None) -> str:
+    """The effnet registry tag for model ``name`` and timm's tag (the part after the dot; None: the default)."""
+    own = list_weights(name)
+    if not own:
+        raise ValueError(f"effnet has no released weights for {name}; build it with pretrained=False")
+    candidates = [tag, f"{tag}/{name}", f"timm/efficientnet_{name}.{tag}", f"timm/tf_efficientnet_{name}.{tag}"] if tag \
+        else [f"torchvision/{name}", name, own[0].tag]
+    for candidate in candidates:
+        ws = get_weight_set(candidate)
+        if ws is not None and ws.model == name:
+            return ws.tag
+    raise ValueError(f"no {name} weights tagged {tag!r}; valid: {', '.join(ws.tag for ws in own)}")
+
+
+def _build(name: str, pretrained: bool = False, pretrained_cfg: Any = None, **kwargs: Any) -> Any:
+    for key in ("pretrained_cfg_overlay", "cache_dir", "scriptable", "exportable", "no_jit"):
+        kwargs.pop(key, None)
+    asked = sorted(k for k in UNSUPPORTED if k in kwargs)
+    if asked:
+        raise ValueError(f"effnet models do not support {asked}; leave them unset")
+    tag = pretrained_cfg if isinstance(pretrained_cfg, str) and pretrained_cfg else None
+    weights = weight_tag(name, tag) if pretrained else None
+    return create_model(name, weights=weights, **kwargs)
+
+
+def _entrypoint(name: str) -> Any:
+    def build(pretrained: bool = False, **kwargs: Any) -> Any:
+        return _build(name, pretrained, **kwargs)
+
+    build.__name__ = build.__qualname__ = f"{PREFIX}{name}"
+    build.__module__ = __name__
+    build.__doc__ = f"effnet's EfficientNet-{name.upper()} (effnet.create_model({name!r}, ...))."
+    return build
+
+
+# timm reads each model's default pretrained cfg (input size, mean/std ...) from the module's default_cfgs.
+default_cfgs = {
+    f"{PREFIX}{name}": pretrained_cfg(get_config(name), preprocessing_for(name), 1000) for name in list_models()
+}
+for _name in list_models():
+    setattr(sys.modules[__name__], f"{PREFIX}{_name}", register_model(_entrypoint(_name)))
