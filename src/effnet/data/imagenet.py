@@ -1,8 +1,10 @@
-"""The 1000 ImageNet-1k class names, in class-index order (taken from torchvision's metadata)."""
+"""The 1000 ImageNet-1k classes in class-index order: names (from torchvision's metadata) and WordNet ids."""
 
 from __future__ import annotations
 
 from functools import cache
+
+from effnet.data.imagenet_wnids import WNIDS
 
 
 @cache
@@ -14,3 +16,9 @@ def imagenet_classes() -> tuple[str, ...]:
 
 def class_name(index: int) -> str:
     return imagenet_classes()[index]
+
+
+@cache
+def wnid_index() -> dict[str, int]:
+    """WordNet id (``n01440764``) -> class index of a 1000-way ImageNet classifier."""
+    return {wnid: i for i, wnid in enumerate(WNIDS)}
