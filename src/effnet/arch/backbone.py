@@ -101,7 +101,7 @@ class FeatureExtractor(nn.Module):
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i in self.taps:
-                maps.append(x if self.channels_last else x.contiguous())
+                maps.append(x.contiguous(memory_format=torch.channels_last) if self.channels_last else x.contiguous())
         return maps
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
