@@ -20,6 +20,13 @@ from effnet.arch.config import STEM_STRIDE, ModelConfig, Stage
 
 ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15
 CHANNEL_DIVISOR = 8
+#: The largest compound coefficient effnet builds. phi 12 from B0 is already 415M parameters and 935
+#: GMACs at 1200 px (L2, the largest released model, is 480M parameters); beyond it merely *counting*
+#: a model takes minutes and GBs (phi 40 never finished). :func:`compound_coefficients` also bounds each
+#: multiplier by its phi-12 value under the paper's coefficients, so other alpha/beta/gamma stay buildable.
+PHI_MAX = 12.0
+MAX_MULTIPLIERS = (ALPHA**PHI_MAX, BETA**PHI_MAX, GAMMA**PHI_MAX)
+_PHI_MAX_WHY = "phi 12 from B0 is already 415M parameters and 935 GMACs"
 RESOLUTION_DIVISOR = 8
 
 
@@ -53,13 +60,21 @@ def round_resolution(resolution: float, divisor: int = RESOLUTION_DIVISOR) -> in
 def compound_coefficients(
     phi: float, alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA
 ) -> tuple[float, float, float]:
-    """(depth, width, resolution) multipliers for ``phi``: ``(alpha**phi, beta**phi, gamma**phi)``."""
-    if phi < 0:
-        raise ValueError(f"phi must be >= 0 (phi = 0 is the baseline B0), got {phi}")
+    """(depth, width, resolution) multipliers for ``phi``: ``(alpha**phi, beta**phi, gamma**phi)``.
+
+    Each multiplier is bounded by what :data:`PHI_MAX` gives with the paper's coefficients (see there).
+    """
+    if not 0 <= phi <= PHI_MAX:  # also refuses nan
+        raise ValueError(f"phi must be a number from 0 (the baseline) to {PHI_MAX:g}, got {phi}; {_PHI_MAX_WHY}")
     for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1 (scaling never shrinks a dimension), got {value}")
-    return alpha**phi, beta**phi, gamma**phi
+        if not 1 <= value < math.inf:
+            raise ValueError(f"{name} must be a finite number >= 1 (scaling never shrinks a dimension), got {value}")
+    multipliers = alpha**phi, beta**phi, gamma**phi
+    for dim, value, limit in zip(("depth", "width", "resolution"), multipliers, MAX_MULTIPLIERS):
+        if value > limit * (1 + 1e-9):
+            raise ValueError(f"phi {phi:g} scales {dim} by {value:.3g}x, more than the {limit:.3g}x of phi "
+                             f"{PHI_MAX:g} with the paper's coefficients; use a smaller phi or coefficient. {_PHI_MAX_WHY}")
+    return multipliers
 
 
 def flops_factor(alpha: float = ALPHA, beta: float = BETA, gamma: float = GAMMA) -> float:

@@ -7,16 +7,17 @@ import argparse
 from effnet.arch.config import get_config
 from effnet.arch.scaling import ALPHA, BETA, GAMMA, scaled_config
 from effnet.arch.summary import SUMMARY_HEADERS, family_table, format_table, stages_text, summary_row
+from effnet.commands._args import finite_float
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("info", help="print the model family or one model's stage table")
     p.add_argument("model", nargs="?", help="a model name (b0..b7, b8, l2, lite0..lite4) or a config .json")
     p.add_argument("--stages", action="store_true", help="print the scaled stage table (paper Table 1)")
-    p.add_argument("--phi", type=float, help="compound-scale B0 (or MODEL) by this coefficient")
-    p.add_argument("--alpha", type=float, default=ALPHA, help="depth coefficient (default %(default)s)")
-    p.add_argument("--beta", type=float, default=BETA, help="width coefficient (default %(default)s)")
-    p.add_argument("--gamma", type=float, default=GAMMA, help="resolution coefficient (default %(default)s)")
+    p.add_argument("--phi", type=finite_float, help="compound-scale B0 (or MODEL) by this coefficient (0 to 12)")
+    p.add_argument("--alpha", type=finite_float, default=ALPHA, help="depth coefficient (default %(default)s)")
+    p.add_argument("--beta", type=finite_float, default=BETA, help="width coefficient (default %(default)s)")
+    p.add_argument("--gamma", type=finite_float, default=GAMMA, help="resolution coefficient (default %(default)s)")
     p.set_defaults(func=run)
 
 

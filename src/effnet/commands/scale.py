@@ -11,6 +11,7 @@ from effnet.arch.config import ModelConfig, get_config
 from effnet.arch.flops import model_cost
 from effnet.arch.scaling import ALPHA, BETA, GAMMA, flops_factor, scaled_config
 from effnet.arch.summary import stages_text
+from effnet.commands._args import finite_float, positive_float, positive_int
 from effnet.search.budget import BACKENDS, DEFAULT_PHI_MAX, DEFAULT_PRECISION, UNITS, BudgetResult, fit_budget
 
 
@@ -23,19 +24,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default="b0", help="baseline to scale: a model name or config .json (default b0)")
     goal = p.add_mutually_exclusive_group(required=True)
-    goal.add_argument("--phi", type=float, help="compound coefficient (any real >= 0)")
-    goal.add_argument("--target-macs", type=float, metavar="N", help="multiply-add budget, e.g. 2e9")
-    goal.add_argument("--target-params", type=float, metavar="N", help="parameter budget, e.g. 10e6")
-    goal.add_argument("--target-latency-ms", type=float, metavar="MS", help="latency budget measured on this machine")
-    p.add_argument("--alpha", type=float, default=ALPHA, help="depth coefficient (default %(default)s)")
-    p.add_argument("--beta", type=float, default=BETA, help="width coefficient (default %(default)s)")
-    p.add_argument("--gamma", type=float, default=GAMMA, help="resolution coefficient (default %(default)s)")
-    p.add_argument("--precision", type=float, default=DEFAULT_PRECISION,
+    goal.add_argument("--phi", type=finite_float, help="compound coefficient (any real from 0 to 12)")
+    goal.add_argument("--target-macs", type=positive_float, metavar="N", help="multiply-add budget, e.g. 2e9")
+    goal.add_argument("--target-params", type=positive_float, metavar="N", help="parameter budget, e.g. 10e6")
+    goal.add_argument("--target-latency-ms", type=positive_float, metavar="MS", help="latency budget measured on this machine")
+    p.add_argument("--alpha", type=finite_float, default=ALPHA, help="depth coefficient (default %(default)s)")
+    p.add_argument("--beta", type=finite_float, default=BETA, help="width coefficient (default %(default)s)")
+    p.add_argument("--gamma", type=finite_float, default=GAMMA, help="resolution coefficient (default %(default)s)")
+    p.add_argument("--precision", type=positive_float, default=DEFAULT_PRECISION,
                    help="phi is searched on multiples of this step (default %(default)g)")
-    p.add_argument("--phi-max", type=float, default=DEFAULT_PHI_MAX, help="largest phi considered (default %(default)g)")
-    p.add_argument("--batch", type=int, default=1, help="batch size for --target-latency-ms (default 1)")
+    p.add_argument("--phi-max", type=positive_float, default=DEFAULT_PHI_MAX, help="largest phi considered (default %(default)g)")
+    p.add_argument("--batch", type=positive_int, default=1, help="batch size for --target-latency-ms (default 1)")
     p.add_argument("--backend", choices=BACKENDS, default="eager", help="how latency is measured (default eager)")
-    p.add_argument("--threads", type=int, help="torch threads while measuring latency (default: torch's)")
+    p.add_argument("--threads", type=positive_int, help="torch threads while measuring latency (default: torch's)")
     p.add_argument("--save", metavar="CFG.json", help="write the configuration (accepted by create_model, train)")
     p.set_defaults(func=run)
 
