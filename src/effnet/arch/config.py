@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,18 +85,7 @@ class ModelConfig:
     phi: float | None = None
 
     def __post_init__(self) -> None:
-        if self.width <= 0 or self.depth <= 0:
-            raise ValueError(f"width and depth must be > 0, got width={self.width}, depth={self.depth}")
-        if self.resolution < 1:
-            raise ValueError(f"resolution must be >= 1, got {self.resolution}")
-        if self.padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {PADDINGS}, got {self.padding!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        for rate_name in ("dropout", "drop_connect"):
-            rate = getattr(self, rate_name)
-            if not 0.0 <= rate < 1.0:
-                raise ValueError(f"{rate_name} must be in [0, 1), got {rate}")
+        _validate(self)
 
     def replace(self, **changes: Any) -> ModelConfig:
         """A copy with some fields changed (unknown field names are an error)."""
@@ -127,6 +117,61 @@ class ModelConfig:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (json.JSONDecodeError, TypeError) as exc:
             raise ValueError(f"{path} is not an effnet model configuration: {exc}") from exc
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_range(name: str, value: object, low: float, high: float, *, low_open: bool = False,
+                 high_open: bool = False, integer: bool = False) -> None:
+    """``value`` must be a finite number (an int when ``integer``) between ``low`` and ``high``."""
+    ok = _number(value) and (not integer or float(value).is_integer())  # type: ignore[arg-type]
+    if ok:
+        v = float(value)  # type: ignore[arg-type]
+        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not ok:
+        lo, hi = ("(" if low_open else "[") + f"{low:g}", f"{high:g}" + (")" if high_open else "]")
+        kind = "an integer" if integer else "a number"
+        raise ValueError(f"model config: {name} must be {kind} in {lo}, {hi}, got {value!r}")
+
+
+def _check_stage(i: int, stage: Stage) -> None:
+    where = f"stages[{i}]"
+    for name in ("expand", "kernel", "channels", "layers"):
+        _check_range(f"{where}.{name}", getattr(stage, name), 1, math.inf, integer=True, high_open=True)
+    if stage.stride not in (1, 2):
+        raise ValueError(f"model config: {where}.stride must be 1 or 2, got {stage.stride!r}")
+    if stage.se_ratio is not None:
+        _check_range(f"{where}.se_ratio", stage.se_ratio, 0, 1)
+
+
+def _validate(config: ModelConfig) -> None:
+    """Refuse values no network can be built (or trusted) with: one error naming the field and its range.
+
+    Saved configs travel inside weight files, so NaN, a negative BatchNorm eps and the like are
+    caught here rather than showing up as NaN predictions.
+    """
+    _check_range("width", config.width, 0, math.inf, low_open=True, high_open=True)
+    _check_range("depth", config.depth, 0, math.inf, low_open=True, high_open=True)
+    _check_range("resolution", config.resolution, 1, math.inf, integer=True, high_open=True)
+    for name in ("dropout", "drop_connect"):
+        _check_range(name, getattr(config, name), 0, 1, high_open=True)
+    _check_range("se_ratio", config.se_ratio, 0, 1)
+    _check_range("bn_eps", config.bn_eps, 0, 1, low_open=True)
+    _check_range("bn_momentum", config.bn_momentum, 0, 1)
+    for name in ("stem_channels", "head_channels"):
+        _check_range(name, getattr(config, name), 1, math.inf, integer=True, high_open=True)
+    if config.phi is not None:
+        _check_range("phi", config.phi, 0, math.inf, high_open=True)
+    if config.padding not in PADDINGS:
+        raise ValueError(f"model config: padding must be one of {PADDINGS}, got {config.padding!r}")
+    if config.activation not in ACTIVATIONS:
+        raise ValueError(f"model config: activation must be one of {ACTIVATIONS}, got {config.activation!r}")
+    if not config.stages:
+        raise ValueError("model config: stages is empty; a network needs at least one stage")
+    for i, stage in enumerate(config.stages):
+        _check_stage(i, stage)
 
 
 def _named(name: str, width: float, depth: float, resolution: int, dropout: float, **kw: Any) -> ModelConfig:
