@@ -100,9 +100,15 @@ def unwrap_state_dict(obj: Any, hints: dict[str, Any]) -> dict[str, Any]:
 def _read_safetensors(path: Path, hints: dict[str, Any]) -> dict[str, torch.Tensor]:
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    except Exception as exc:  # SafetensorError: not importable under a stable name across versions
+        if type(exc).__name__ != "SafetensorError":
+            raise
+        raise ValueError(f"{path} is a damaged safetensors file ({exc}): it is truncated or corrupt; "
+                         "download or convert it again") from None
     if "effnet_config" in meta:
         hints["config"] = json.loads(meta["effnet_config"])
     if "effnet_preprocessing" in meta:
@@ -110,6 +116,10 @@ def _read_safetensors(path: Path, hints: dict[str, Any]) -> dict[str, torch.Tens
     if "arch" in meta:
         hints["arch"] = meta["arch"]
     return tensors
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _decode(name: Any) -> str:
@@ -145,11 +155,15 @@ def _read_hdf5(path: Path) -> tuple[dict[str, list[Any]], str]:
         import h5py
     except ImportError:
         raise ValueError(f"{path} is an HDF5 (Keras) file; reading it needs h5py: pip install h5py") from None
-    with h5py.File(path, "r") as h5:
-        if "layer_names" in h5.attrs or ("model_weights" in h5 and "layer_names" in h5["model_weights"].attrs):
-            return _read_keras_legacy(h5), "keras_h5"
-        if "layers" in h5:
-            return _read_keras3(h5), "keras3_h5"
+    try:
+        with h5py.File(path, "r") as h5:
+            if "layer_names" in h5.attrs or ("model_weights" in h5 and "layer_names" in h5["model_weights"].attrs):
+                return _read_keras_legacy(h5), "keras_h5"
+            if "layers" in h5:
+                return _read_keras3(h5), "keras3_h5"
+    except OSError as exc:  # h5py reports a truncated or damaged file as OSError
+        raise ValueError(f"{path} is a damaged HDF5 (Keras) file ({_first_line(exc)}): it is truncated or corrupt; "
+                         "download it again") from None
     raise ValueError(f"{path} is an HDF5 file but not a Keras model or weights file (no layer_names, no layers/)")
 
 

@@ -7,7 +7,9 @@ whole body arrived and its hash matched, so the cache never holds a partial or w
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,9 +24,27 @@ class DownloadError(RuntimeError):
     """A download failed (network, truncated body or wrong hash); nothing was left in the cache."""
 
 
+_LOCAL_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
 def cache_dir() -> Path:
     """Where downloaded weights live: ``$EFFNET_HOME`` or the user cache folder, ``.../weights``."""
     return effnet_home() / "weights"
+
+
+def writable_cache_dir() -> Path:
+    """:func:`cache_dir`, created; an ``OSError`` naming the folder and the fix when it cannot be written."""
+    home, folder = effnet_home(), cache_dir()
+    fix = "; set EFFNET_HOME to a writable folder"
+    if home.exists() and not home.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"EFFNET_HOME (the weight cache) is a file, not a folder{fix}", str(home))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(exc.errno, f"{exc.strerror} (the weight cache){fix}", str(folder)) from None
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(errno.EACCES, f"permission denied: the weight cache is read-only{fix}", str(folder))
+    return folder
 
 
 def file_hash(path: str | Path, algorithm: str = "sha256") -> str:
@@ -96,6 +116,8 @@ def download(
                 digest = _stream_to(response, tmp, expected[0] if expected else "sha256", progress,
                                     int(length) if length else None)
         except (urllib.error.URLError, OSError, ValueError) as exc:
+            if isinstance(exc, OSError) and exc.errno in _LOCAL_WRITE_ERRORS and exc.filename is not None:
+                raise  # the disk, not the network: the one-line OSError names the path and the reason
             raise DownloadError(
                 f"could not download {url} ({exc}). Without network access, fetch that file elsewhere "
                 f"and put it at {dest}"
@@ -121,4 +143,5 @@ def fetch_weight_set(ws: WeightSet, *, progress: bool = True) -> Path:
         if expected is not None:
             _check_hash(file_hash(dest, expected[0]), expected, f"cached file {dest}")
         return dest
+    writable_cache_dir()
     return download(ws.url, dest, sha256=ws.sha256, sha256_prefix=ws.sha256_prefix, md5=ws.md5, progress=progress)

@@ -13,15 +13,21 @@ lukemelas       same       1e-3     EfficientNet-PyTorch ports TF checkpoints (a
 keras           same       1e-3     Keras pads like TF SAME and uses eps 1e-3
 ==============  =========  =======  ===================================================
 
-A timm file does not say whether it is a ``tf_`` port; effnet looks at the checkpoint's ``arch``
-entry, the registry tag, then the file name/path (``tf_efficientnet_...``). Pass
-``source_format="timm_tf"`` when none of those tell.
+A timm file does not say whether it is a ``tf_`` port; effnet looks at the registry tag, the
+checkpoint's own ``arch`` entry, then the file's *own* name (``tf_efficientnet_b0...`` vs
+``efficientnet_b0...``; never the folders above it). When none of those tell, it assumes a
+PyTorch-trained file and warns once, naming ``source_format="timm_tf"``.
+
+A ``source_format`` must agree with the key names (``timm_tf`` is timm's naming); one that
+contradicts them is refused rather than giving wrong numerics. Weights with NaN or infinite values
+and saved configurations that no network can use (e.g. ``bn_eps=-1``) are refused too.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,13 +115,70 @@ def resolve_source(source: Any) -> tuple[RawWeights, WeightSet | None]:
     )
 
 
-def _is_tf_port(raw: RawWeights, ws: WeightSet | None) -> bool:
+# The naming each source format's files use (a tf_ port is timm-named; effnet names carry any numerics).
+_NAMING_OF_FORMAT = {"effnet": "effnet", "torchvision": "torchvision", "timm": "timm", "timm_tf": "timm",
+                     "lukemelas": "lukemelas", "keras": "keras"}
+_warned_undecided: set[str] = set()
+
+
+def _is_tf_port(raw: RawWeights, ws: WeightSet | None) -> bool | None:
+    """True/False when the registry entry, the checkpoint's ``arch`` or the file's own name tells; else None."""
     if ws is not None:
         return ws.source_format == "timm_tf"
-    arch = str(raw.hints.get("arch", ""))
-    if arch:
-        return arch.startswith("tf_")
-    return "tf_efficientnet" in str(raw.hints.get("path", "")).lower()
+    for key in ("arch", "model_name"):
+        arch = raw.hints.get(key)
+        if isinstance(arch, str) and arch:
+            return arch.lower().split("/")[-1].startswith("tf_")
+    name = str(raw.hints.get("filename", "")).lower()
+    if "efficientnet" in name:
+        return "tf_efficientnet" in name
+    return None
+
+
+def _warn_undecided(raw: RawWeights, key: str) -> None:
+    if key in _warned_undecided:
+        return
+    _warned_undecided.add(key)
+    what = f"the timm weights {raw.path}" if raw.path else "these timm weights"
+    warnings.warn(
+        f"cannot tell whether {what} are a TensorFlow port (tf_efficientnet_*: TF 'same' padding, BN eps 1e-3) "
+        "or PyTorch-trained (efficientnet_*): neither the checkpoint nor the file name says; assuming "
+        "PyTorch-trained. For a tf_ port pass source_format=\"timm_tf\" (CLI: --source-format timm_tf)",
+        stacklevel=4,
+    )
+
+
+def _check_format_matches(source_format: str, naming: str, keys: list[str], where: str) -> None:
+    """A declared source format must be one whose files use these key names (effnet names suit any)."""
+    if naming == "effnet" or _NAMING_OF_FORMAT[source_format] == naming:
+        return
+    fits = [f for f, n in _NAMING_OF_FORMAT.items() if n == naming]
+    raise ValueError(
+        f"source format {source_format!r} contradicts {where}: their tensor names are {naming}'s "
+        f"(e.g. {keys[0]}); leave source_format / --source-format out, or use {' or '.join(fits)}"
+    )
+
+
+def _check_finite(state: dict[str, torch.Tensor], where: str) -> None:
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+            bad = int((~torch.isfinite(value)).sum())
+            raise ValueError(
+                f"refused {where}: tensor {key} has {bad} NaN/infinite value(s) of {value.numel()}; the file is "
+                "corrupt or comes from a diverged training run"
+            )
+
+
+def _saved_config_hints(saved: dict[str, Any], where: str) -> dict[str, Any]:
+    """The numerics in an effnet file's saved config, refused when no network can use them."""
+    from effnet.arch.config import ModelConfig
+
+    hints = {k: saved[k] for k in ("padding", "bn_eps", "activation") if k in saved}
+    try:
+        ModelConfig(name="saved", **hints)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"refused {where}: its saved model configuration is invalid ({exc})") from None
+    return hints
 
 
 def _keras_preprocessing(norm: dict[str, np.ndarray] | None, resolution: int) -> Preprocessing | None:
@@ -152,9 +215,16 @@ def read_weights(
     else:
         naming = detect_naming(list(raw.tensors))
         state = to_effnet_names(raw.tensors, naming, stage_lengths)
+    where = f"the weights in {raw.path}" if raw.path else "these weights"
+    if source_format is not None:
+        _check_format_matches(source_format, naming, list(raw.tensors), where)
+    _check_finite(state, where)
     fmt = source_format or naming
-    if fmt == "timm" and source_format is None and _is_tf_port(raw, ws):
-        fmt = "timm_tf"
+    if fmt == "timm" and source_format is None:
+        tf_port = _is_tf_port(raw, ws)
+        if tf_port is None:
+            _warn_undecided(raw, str(raw.path) if raw.path else f"dict-{id(source)}")
+        fmt = "timm_tf" if tf_port else "timm"
     from effnet.weights.sizes import guess_models
 
     looks_like = guess_models(state)
@@ -162,8 +232,7 @@ def read_weights(
     if fmt == "torchvision" and looks_like and looks_like[0] in _TORCHVISION_EPS_1E3:
         hints["bn_eps"] = 1e-3
     if fmt == "effnet" and isinstance(raw.hints.get("config"), dict):
-        saved = raw.hints["config"]
-        hints = {k: saved[k] for k in ("padding", "bn_eps", "activation") if k in saved}
+        hints = _saved_config_hints(raw.hints["config"], where)
     prep = ws.preprocessing if ws is not None else None
     if prep is None and isinstance(raw.hints.get("preprocessing"), dict):
         p = raw.hints["preprocessing"]
