@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from effnet.bench.candidates import BACKENDS
+from effnet.commands._args import nonnegative_int, positive_int
 
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _finite(value: object) -> object:
+    """``value`` with NaN/inf numbers as null: JSON has no NaN, and a reader must not choke on one."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,17 +35,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fraction of the measured matmul peak, and effnet/reference ratios.",
     )
     p.add_argument("--model", default="b0")
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch", type=positive_int, default=32)
     p.add_argument("--mode", choices=("infer", "train"), default="infer")
     p.add_argument("--backend", type=_csv, default=("eager",),
                    help="comma list; " + "; ".join(f"{mode}: {','.join(names)}" for mode, names in BACKENDS.items()))
     p.add_argument("--compare", type=_csv, default=("torchvision",), help="comma list of torchvision,timm (or 'none')")
-    p.add_argument("--resolution", type=int, default=None)
-    p.add_argument("--rounds", type=int, default=3, help="interleaved measuring rounds (default 3)")
-    p.add_argument("--iters", type=int, default=3, help="timed batches per round (default 3)")
-    p.add_argument("--latency-iters", type=int, default=10, help="timed batch-1 calls per round (default 10)")
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--resolution", type=positive_int, default=None)
+    p.add_argument("--rounds", type=positive_int, default=3, help="interleaved measuring rounds (default 3)")
+    p.add_argument("--iters", type=positive_int, default=3, help="timed batches per round (default 3)")
+    p.add_argument("--latency-iters", type=positive_int, default=10, help="timed batch-1 calls per round (default 10)")
+    p.add_argument("--warmup", type=nonnegative_int, default=2)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--no-latency", action="store_true", help="skip the batch-1 latency measurement")
     p.add_argument("--memory-in-process", action="store_true",
                    help="measure peak memory in the benchmark's own process (faster; depends on candidate order)")
@@ -54,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.json
     result = run_bench(cfg, log=(lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr)))
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps(_finite(result.to_dict()), indent=2, allow_nan=False))
     if args.markdown or not args.json:
         print(markdown_table(result))
     return 0

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from effnet.commands._args import int_at_least, positive_float, positive_int
+from effnet.deploy.export import DEFAULT_OPSET, MIN_OPSET
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -18,10 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
     p.add_argument("--dynamic", action="store_true",
                    help="dynamic batch and image size (33..8192 px; SAME padding stays dynamic)")
-    p.add_argument("--size", type=int, default=None, help="example image size (default: the model's resolution)")
-    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
-    p.add_argument("--num-classes", type=int, default=1000)
-    p.add_argument("--atol", type=float, default=1e-4, help="check tolerance (default 1e-4)")
+    p.add_argument("--size", type=positive_int, default=None, help="example image size (default: the model's resolution)")
+    p.add_argument("--opset", type=int_at_least(MIN_OPSET), default=DEFAULT_OPSET,
+                   help=f"ONNX opset, {MIN_OPSET} or newer (default {DEFAULT_OPSET})")
+    p.add_argument("--num-classes", type=positive_int, default=1000)
+    p.add_argument("--atol", type=positive_float, default=1e-4, help="check tolerance (default 1e-4)")
     p.add_argument("--no-check", action="store_true", help="skip the check against PyTorch")
     p.add_argument("--int8", type=Path, default=None, metavar="IMAGE_DIR",
                    help="also write MODEL.int8.onnx, calibrated on half of these images; prints its top-1 agreement "
@@ -32,9 +36,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from effnet.arch.model import create_model
-    from effnet.deploy.export import ExportCheckError, export_onnx, export_torchscript
+    from effnet.deploy.export import ExportCheckError, check_opset, export_onnx, export_torchscript
 
+    if args.int8 is not None and args.format != "onnx":
+        raise ValueError("--int8 quantizes the ONNX export; use it with --format onnx")
+    if args.format == "onnx":
+        check_opset(args.opset)
     model = create_model(args.model, weights=args.weights, num_classes=args.num_classes).eval()
+    # Calibration images are read before anything is written: an empty or unreadable folder fails first.
+    calibration = _calibration_images(args, model) if args.int8 is not None else None
     stem = Path(args.model).stem
     check = not args.no_check
     try:
@@ -50,14 +60,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"effnet export: check FAILED: {exc}")
         return 1
     print(result.summary())
-    if args.int8 is not None:
-        if args.format != "onnx":
-            raise ValueError("--int8 quantizes the ONNX export; use it with --format onnx")
-        from effnet.data.transforms import eval_transform
-        from effnet.deploy.quantize import folder_images, quantize_onnx_int8
+    if calibration is not None:
+        from effnet.deploy.quantize import quantize_onnx_int8
 
-        images, skipped = folder_images(args.int8, eval_transform(args.weights or model.config, args.size))
-        for line in skipped:
-            print(f"skipped unreadable image {line}")
-        print(quantize_onnx_int8(out, out.with_suffix(".int8.onnx"), images).summary())
+        print(quantize_onnx_int8(out, out.with_suffix(".int8.onnx"), calibration).summary())
     return 0
+
+
+def _calibration_images(args: argparse.Namespace, model: object) -> object:
+    from effnet.data.transforms import eval_transform
+    from effnet.deploy.quantize import folder_images
+
+    if not args.int8.is_dir():
+        raise ValueError(f"--int8 {args.int8}: no such folder; give a folder of sample images to calibrate on")
+    images, skipped = folder_images(args.int8, eval_transform(args.weights or model.config, args.size))
+    for line in skipped:
+        print(f"skipped unreadable image {line}")
+    return images

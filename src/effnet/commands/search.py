@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from effnet.arch.scaling import ALPHA, BETA, GAMMA
+from effnet.commands._args import positive_float
 
 # --data demo shows the mechanics in a few minutes on a CPU: a half-width, half-depth B0 at 32 px, three
 # short epochs per candidate (digits need about two before held-out accuracy leaves chance), a coarse grid,
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=0, help="data-loading workers")
     p.add_argument("--factor", type=float, default=2.0, help="target alpha*beta^2*gamma^2 (default 2)")
     p.add_argument("--tolerance", type=float, default=0.05, help="relative tolerance on the factor (default 0.05)")
-    p.add_argument("--step", type=float, help="grid step of each coefficient (default 0.05; demo 0.2)")
+    p.add_argument("--step", type=positive_float, help="grid step of each coefficient (default 0.05; demo 0.2)")
     p.add_argument("--max-coefficient", type=float, default=2.0, help="largest alpha/beta/gamma tried (default 2)")
     p.add_argument("--max-candidates", type=int, help="train at most this many, evenly spread over the grid")
     p.add_argument("--family", type=int, metavar="N", help="then emit the family phi = 1..N of the winner")

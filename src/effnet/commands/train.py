@@ -46,6 +46,8 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.add_argument("--val-fraction", type=float, default=None, help="hold out this fraction when there is no val/")
     p.add_argument("--out", "--out-dir", dest="out_dir", default=None, help="run folder (default runs/MODEL-TIME)")
     p.add_argument("--resume", nargs="?", const=True, default=False, help="continue from the run folder's newest checkpoint (or this file)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (without it a non-empty --out is refused)")
     p.add_argument("--checkpoint-every", dest="checkpoint_every_steps", type=int, default=None, help="also every N steps")
     p.add_argument("--keep", dest="keep_checkpoints", type=int, default=3)
     p.add_argument("--workers", type=int, default=4)
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             "warmup_steps", "crop_scale", "epochs", "max_steps", "batch_size", "image_size", "lr", "optimizer",
             "weight_decay", "schedule", "warmup_epochs", "ema", "ema_decay", "label_smoothing", "augment",
             "randaugment_magnitude", "flip", "dropout", "drop_connect", "bn_momentum", "val_fraction", "out_dir",
-            "resume", "checkpoint_every_steps", "keep_checkpoints", "workers", "device", "amp", "channels_last",
+            "resume", "overwrite", "checkpoint_every_steps", "keep_checkpoints", "workers", "device", "amp", "channels_last",
             "compile", "grad_checkpointing", "checkpoint_stages", "sync_bn", "freeze_bn", "seed", "threads", "progress"]
     result = train(TrainConfig(data=data, **{k: getattr(args, k) for k in keys}))
     import os

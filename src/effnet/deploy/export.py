@@ -27,6 +27,9 @@ from effnet.fileio import atomic_path
 MIN_DYNAMIC_SIZE = 33
 MAX_DYNAMIC_SIZE = 8192
 DEFAULT_OPSET = 18
+#: torch's exporter writes opset 18 and up; asked for less it tries onnx's down-converter, which fails on
+#: EfficientNet (no Mul adapter below 14) and then silently keeps 18, so lower opsets are refused.
+MIN_OPSET = 18
 
 
 class ExportCheckError(RuntimeError):
@@ -136,6 +139,7 @@ def export_onnx(
     """
     from torch.export import Dim
 
+    check_opset(opset)
     path = Path(path)
     model = model.eval()
     shape = _default_input_shape(model, input_size)
@@ -155,6 +159,10 @@ def export_onnx(
                 model, (example,), dynamo=True, dynamic_shapes=(axes,) if axes else None, opset_version=opset,
                 input_names=["images"], output_names=["logits"], verbose=False,
             )
+        written = {o.domain: o.version for o in program.model_proto.opset_import}.get("", opset)
+        if written != opset:
+            raise ValueError(f"torch's ONNX exporter wrote opset {written}, not the requested {opset}; "
+                             f"nothing was written to {path}")
         program.save(str(tmp))
 
     def verify(tmp: Path) -> None:
@@ -166,6 +174,16 @@ def export_onnx(
 
     _atomic_write(path, ".onnx", write, verify)
     return result
+
+
+def check_opset(opset: int) -> None:
+    """Refuse an ONNX opset the exporter cannot write (instead of writing another one)."""
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise ValueError(f"ONNX opset {opset} is not supported: torch's exporter writes opsets {MIN_OPSET} to "
+                         f"{newest} (the installed onnx's newest); use --opset {DEFAULT_OPSET} (the default)")
 
 
 def onnx_session(path: str | Path, threads: int | None = None) -> object:

@@ -24,10 +24,18 @@ def checkpoint_name(step: int) -> str:
     return f"ckpt-s{step:09d}.pt"
 
 
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint could not be written (disk full, read-only); the previous checkpoints are untouched."""
+
+
 def atomic_save(obj: Any, path: Path) -> None:  # noqa: ANN401 - any torch-serialisable object
-    """``torch.save`` that leaves either the previous file or the complete new one (see atomic_path)."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """``torch.save`` that leaves either the previous file or the complete new one (see atomic_path).
+
+    torch writes through a Python file object so that a failed write raises ``OSError`` with its
+    errno (given a path, torch reports a full disk as ``enforce fail at inline_container.cc``).
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def list_checkpoints(folder: Path) -> list[Path]:
@@ -35,20 +43,40 @@ def list_checkpoints(folder: Path) -> list[Path]:
     if not Path(folder).is_dir():
         return []
     found = [p for p in Path(folder).iterdir() if CHECKPOINT_RE.match(p.name)]
-    return sorted(found, key=lambda p: int(CHECKPOINT_RE.match(p.name).group(1)))
+    return sorted(found, key=checkpoint_step)
+
+
+def checkpoint_step(path: Path) -> int:
+    return int(CHECKPOINT_RE.match(Path(path).name).group(1))
 
 
 def save_checkpoint(state: dict[str, Any], folder: Path, step: int, keep: int) -> Path:
-    """Write ``state`` as the checkpoint for ``step`` and delete all but the newest ``keep``."""
+    """Write ``state`` as the checkpoint for ``step``, then keep the newest ``keep`` up to ``step``.
+
+    Checkpoints after ``step`` are from a continuation that was abandoned by resuming from an
+    earlier checkpoint: they are removed, so the newest file is always this run's latest state
+    (and ``keep=1`` can never delete the checkpoint just written). Raises
+    :class:`CheckpointWriteError` with the reason when the file cannot be written.
+    """
     path = Path(folder) / checkpoint_name(step)
-    atomic_save(state, path)
-    if keep > 0:
-        for old in list_checkpoints(folder)[:-keep]:
-            old.unlink(missing_ok=True)
+    try:
+        atomic_save(state, path)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise CheckpointWriteError(f"could not write checkpoint {path} ({reason.lower()})") from None
+    found = list_checkpoints(folder)
+    stale = [p for p in found if checkpoint_step(p) > step]
+    upto = [p for p in found if checkpoint_step(p) <= step]
+    for old in stale + (upto[:-keep] if keep > 0 else []):
+        old.unlink(missing_ok=True)
     return path
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not a checkpoint file" if path.is_dir() else "no such file"
+        raise FileNotFoundError(f"checkpoint {path}: {what}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - every failure here means "unreadable checkpoint"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,10 +78,32 @@ class TrainConfig:
     checkpoint_every_steps: int | None = None
     keep_checkpoints: int = 3
     resume: bool | str | Path = False
+    overwrite: bool = False  # replace the run already in out_dir (else a non-empty out_dir is refused)
     progress: bool = True
     tensorboard: bool = True
     plots: bool = True
     quiet: bool = False
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse nonsense before anything runs (0 never silently means "the default")."""
+        at_least_one = {"epochs": self.epochs, "batch_size": self.batch_size, "image_size": self.image_size,
+                        "max_steps": self.max_steps, "checkpoint_every_steps": self.checkpoint_every_steps,
+                        "threads": self.threads}
+        for name, value in at_least_one.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+                hint = "; leave it out for the model's resolution" if name == "image_size" else ""
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}{hint}")
+        for name, value in {"workers": self.workers, "keep_checkpoints": self.keep_checkpoints}.items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite contradict each other: --resume continues the run in the "
+                             "folder, --overwrite replaces it; pass one")
 
     def to_dict(self) -> dict[str, Any]:
         """Primitive values only (goes into checkpoints loaded with ``weights_only``)."""

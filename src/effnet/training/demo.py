@@ -18,7 +18,8 @@ def demo_config(out_dir: str | Path = "runs/demo", threads: int | None = None) -
     model = get_config("b0").replace(name="b0-tiny", width=0.25, depth=0.34)
     return TrainConfig(data="demo", model=model, epochs=10, batch_size=64, image_size=64, out_dir=str(out_dir),
                        augment="none", flip=False, crop_scale=(0.5, 1.0), bn_momentum=0.1, dropout=0.1,
-                       drop_connect=0.1, threads=threads, tensorboard=True)
+                       drop_connect=0.1, threads=threads, tensorboard=True,
+                       overwrite=True)  # the demo's own folder: each `effnet demo` replaces the last
 
 
 def run_demo(out_dir: str | Path = "runs/demo", threads: int | None = None) -> TrainResult:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +33,16 @@ from effnet.training.ema import ModelEMA
 from effnet.training.evaluate import evaluate
 from effnet.training.modeling import build_model, freeze_backbone, freeze_stages, resolve_model_config, set_bn_eval
 from effnet.training.optim import build_optimizer
+from effnet.training.run_folder import RunFolder, fresh_run_dir
 from effnet.training.schedule import Schedule, StepScheduler, default_warmup_epochs, scaled_lr
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is left untouched."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C: the run stopped at a step boundary, saved a checkpoint, and says how to resume."""
 
 
 def train(cfg: TrainConfig) -> TrainResult:
@@ -54,7 +61,12 @@ def seed_everything(seed: int) -> None:
 
 
 def default_run_dir(model_name: str) -> Path:
-    return Path("runs") / f"{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return fresh_run_dir(Path("runs") / f"{model_name}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def _ignore_sigint(worker_id: int) -> None:
+    """Loader workers leave Ctrl-C to the main process, which stops the run at a step boundary."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclass
@@ -83,10 +95,15 @@ class _Run:
         self.image_size = cfg.image_size or self.model_config.resolution
         if cfg.resume is True and not cfg.out_dir:
             raise ValueError("--resume needs the run folder to continue: pass --out RUN_DIR (or --resume CHECKPOINT.pt)")
+        if not isinstance(cfg.resume, bool) and cfg.resume and not Path(cfg.resume).exists():
+            raise FileNotFoundError(f"--resume {cfg.resume}: no such file")
         self.run_dir = Path(cfg.out_dir) if cfg.out_dir else default_run_dir(self.model_config.name)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.loaders = self._make_loaders()
         self.num_classes = len(self.loaders.classes)
+        if self.num_classes < 2:
+            raise ValueError(f"{cfg.data} has one class ({self.loaders.classes[0]}): a classifier needs at least "
+                             "two class folders (its accuracy would be 100% by construction)")
         self.steps_per_epoch = len(self.loaders.train_sampler) // (cfg.batch_size // info.world_size)
         if self.steps_per_epoch < 1:
             raise ValueError(
@@ -98,6 +115,8 @@ class _Run:
         self.skipped: list[str] = list(self.loaders.skipped_at_scan)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.last_checkpoint: Path | None = None
+        self.saved_step: int | None = None
+        self.stop_requested = False
 
     # --- setup --------------------------------------------------------------------------
     def _make_loaders(self) -> _Loaders:
@@ -109,11 +128,11 @@ class _Run:
             tuple(cfg.crop_scale), model=self._preprocessing_source(),
         )
         train_ds = data.ImageFiles(splits.train, train_tf)
-        val_ds = data.ImageFiles(splits.val, eval_transform(self._preprocessing_source(), resolution=self.image_size))
+        val_ds = data.ImageFiles(splits.val, eval_transform(self._eval_preprocessing()))
         train_sampler = ShardedEpochSampler(len(train_ds), info, cfg.seed, shuffle=True, pad=True)
         val_sampler = ShardedEpochSampler(len(val_ds), info, cfg.seed, shuffle=False, pad=False)
         per_rank = cfg.batch_size // info.world_size
-        common = dict(num_workers=cfg.workers, collate_fn=data.collate_skip_bad,
+        common = dict(num_workers=cfg.workers, collate_fn=data.collate_skip_bad, worker_init_fn=_ignore_sigint,
                       pin_memory=self.device.type == "cuda", persistent_workers=False)
         # A private generator keeps DataLoader from drawing on the global RNG (exact resume).
         train = DataLoader(train_ds, batch_size=per_rank, sampler=train_sampler, drop_last=True,
@@ -122,6 +141,18 @@ class _Run:
                          generator=torch.Generator().manual_seed(cfg.seed), **common)
         skipped = [f"{path}: {reason}" for path, reason in splits.skipped]
         return _Loaders(train, val, train_sampler, splits.classes, skipped)
+
+    def _eval_preprocessing(self) -> Any:  # noqa: ANN401 - a Preprocessing
+        """What the validation split was evaluated with (the weights' or family's, at the run's image size)."""
+        import dataclasses
+
+        from effnet.data.transforms import preprocessing_for
+        from effnet.weights.registry import official_crop_pct
+
+        base = preprocessing_for(self._preprocessing_source())
+        if self.image_size == base.resolution:
+            return base
+        return dataclasses.replace(base, resolution=self.image_size, crop_pct=official_crop_pct(self.image_size))
 
     def _preprocessing_source(self) -> Any:  # noqa: ANN401
         """Normalisation follows the pretrained weights when given, else the model family."""
@@ -197,19 +228,39 @@ class _Run:
     def _save(self) -> None:
         # Every rank holds the same weights; only rank 0 writes. RNG states are rank 0's.
         if self.info.is_main:
-            self.last_checkpoint = checkpoint.save_checkpoint(
-                self._state(), self.ckpt_dir, self.step, self.cfg.keep_checkpoints)
+            try:
+                self.last_checkpoint = checkpoint.save_checkpoint(
+                    self._state(), self.ckpt_dir, self.step, self.cfg.keep_checkpoints)
+            except checkpoint.CheckpointWriteError as exc:
+                kept = f"the previous one, {self.last_checkpoint}, is kept" if self.last_checkpoint else "none was written before"
+                raise checkpoint.CheckpointWriteError(
+                    f"{exc}; {kept}. Training stopped at step {self.step}: free space (or fix the folder's "
+                    f"permissions), then {self._resume_hint()}") from None
+        self.saved_step = self.step
+
+    def _resume_hint(self) -> str:
+        return f"rerun the same command with --out {self.run_dir} --resume to continue"
 
     def _resume(self) -> None:
         cfg = self.cfg
-        if isinstance(cfg.resume, (str, Path)) and not isinstance(cfg.resume, bool):
+        explicit = isinstance(cfg.resume, (str, Path)) and not isinstance(cfg.resume, bool)
+        if explicit and not Path(cfg.resume).is_dir():
             found = (checkpoint.load_checkpoint(Path(cfg.resume)), Path(cfg.resume))
         else:
-            found = checkpoint.load_latest(self.ckpt_dir)
+            folder = Path(cfg.resume) if explicit else self.ckpt_dir
+            folder = folder / "checkpoints" if (folder / "checkpoints").is_dir() else folder
+            found = checkpoint.load_latest(folder)
             if found is None:
+                if explicit:
+                    raise FileNotFoundError(f"--resume {cfg.resume}: no checkpoint (ckpt-s*.pt) in that folder")
                 print0(self.info, f"no checkpoint in {self.ckpt_dir}; starting from scratch")
                 return
         state, path = found
+        self._check_resumable(state, path)
+        later = [p.name for p in checkpoint.list_checkpoints(self.ckpt_dir) if checkpoint.checkpoint_step(p) > state["step"]]
+        if later:
+            print0(self.info, f"note: resuming from step {state['step']}; the later checkpoints in {self.ckpt_dir} "
+                   f"({', '.join(later)}) belong to the abandoned continuation and are removed at the next save")
         if state.get("world_size", 1) != self.info.world_size:
             print0(self.info, f"note: {path} was written with {state.get('world_size')} processes, "
                    f"resuming with {self.info.world_size}; the data order within the epoch changes")
@@ -225,6 +276,23 @@ class _Run:
         self.history, self.skipped = list(state["history"]), list(state["skipped"])
         self.last_checkpoint = path
         print0(self.info, f"resumed from {path} (epoch {self.epoch + 1}, step {self.step})")
+
+    def _check_resumable(self, state: dict[str, Any], path: Path) -> None:
+        """Refuse a checkpoint of another model or other classes, naming what differs in one line."""
+        saved, now = state.get("model_config") or {}, self.model_config.to_dict()
+        changed = [f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now))
+                   if saved.get(k) != now.get(k)]
+        if saved and changed:
+            more = f" (+{len(changed) - 3} more)" if len(changed) > 3 else ""
+            raise ValueError(f"cannot resume from {path}: it is another model ({'; '.join(changed[:3])}{more}); "
+                             "resume with the same --model and options, or start a new run")
+        old, new = list(state.get("classes") or []), self.loaders.classes
+        if old and old != new:
+            gone, added = [c for c in old if c not in new], [c for c in new if c not in old]
+            what = (f"missing {_few(gone)}" if gone else "") + ("; " if gone and added else "") + (
+                f"new {_few(added)}" if added else "") or "the same names in another order"
+            raise ValueError(f"cannot resume from {path}: it was trained on {len(old)} classes, the data has "
+                             f"{len(new)} ({what}); resume on the same data, or start a new run")
 
     # --- the loop -----------------------------------------------------------------------
     def _autocast(self) -> Any:  # noqa: ANN401
@@ -289,6 +357,8 @@ class _Run:
                                 lr=f"{self.scheduler.get_last_lr():.2e}", img_s=f"{ips:.0f}")
             if cfg.checkpoint_every_steps and self.step % cfg.checkpoint_every_steps == 0:
                 self._save()
+            if self.stop_requested:
+                break
         elapsed = time.perf_counter() - t0
         return {"train_loss": loss_sum.item() / max(seen, 1),
                 "images_per_sec": seen * self.info.world_size / max(elapsed, 1e-9), "epoch_time_s": elapsed}
@@ -301,9 +371,50 @@ class _Run:
         return result
 
     def fit(self) -> TrainResult:
+        """Claim the run folder (lock; never over another run unasked), train, export; Ctrl-C saves and stops."""
+        cfg = self.cfg
+        folder = RunFolder(self.run_dir).claim(bool(cfg.resume), cfg.overwrite) if self.info.is_main else None
+        try:
+            with self._stop_on_sigint():
+                return self._fit()
+        except TrainingInterrupted:
+            raise
+        except KeyboardInterrupt:
+            kept = f"the last checkpoint is {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint was written"
+            raise TrainingInterrupted(f"interrupted at step {self.step}; {kept}; {self._resume_hint()}") from None
+        finally:
+            if folder is not None:
+                folder.release()
+
+    @contextlib.contextmanager
+    def _stop_on_sigint(self) -> Any:  # noqa: ANN401 - a context manager
+        """The first Ctrl-C asks the loop to stop at the next step boundary (and save); a second stops at once.
+
+        Not under torchrun: ranks would see the signal at different steps and wait on each other."""
+        if (self.info.enabled or threading.current_thread() is not threading.main_thread()
+                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+            yield
+            return
+
+        def request_stop(signum: int, frame: Any) -> None:  # noqa: ANN401
+            self.stop_requested = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        signal.signal(signal.SIGINT, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _stop(self) -> None:
+        if self.step and self.saved_step != self.step:
+            self._save()
+        saved = f"checkpoint {self.last_checkpoint} saved" if self.last_checkpoint else "nothing to save yet"
+        raise TrainingInterrupted(f"interrupted at epoch {self.epoch + 1}, step {self.step}; {saved}; "
+                                  f"{self._resume_hint()}")
+
+    def _fit(self) -> TrainResult:
         cfg, info = self.cfg, self.info
-        if info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
         if cfg.resume:
             self._resume()
         writer = report.MetricsWriter(self.run_dir, cfg.tensorboard) if info.is_main else None
@@ -325,8 +436,12 @@ class _Run:
         ips_values = []
         try:
             while self.epoch < cfg.epochs and not self._done():
+                if self.stop_requested:
+                    self._stop()
                 bar.set_description(f"epoch {self.epoch + 1}/{cfg.epochs}")
                 row = self._run_epoch(bar)
+                if self.stop_requested:
+                    self._stop()
                 metrics = self._evaluate()
                 ips_values.append(row["images_per_sec"])
                 self.history.append({"epoch": self.epoch + 1, "step": self.step, **row,
@@ -384,20 +499,26 @@ class _Run:
 
     def _export_weights(self) -> Path:
         """``model.safetensors`` (the evaluated weights), ``model_config.json`` and ``classes.json``."""
+        import dataclasses
         import json
 
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         from effnet.fileio import atomic_path, atomic_write_text
 
         model = self.ema.module if self.ema else self.model
         state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         path = self.run_dir / "model.safetensors"
+        # Self-contained: effnet predict/eval take classes, config and preprocessing from the file.
+        metadata = {"format": "effnet", "classes": json.dumps(self.loaders.classes), "image_size": str(self.image_size),
+                    "effnet_config": json.dumps(self.model_config.to_dict()),
+                    "effnet_preprocessing": json.dumps(dataclasses.asdict(self._eval_preprocessing()))}
         with atomic_path(path, suffix=".safetensors") as tmp:
-            save_file(state, str(tmp), metadata={"format": "effnet", "classes": json.dumps(self.loaders.classes),
-                                                 "image_size": str(self.image_size)})
+            tmp.write_bytes(save(state, metadata=metadata))  # Python writes: a full disk is an OSError
         self.model_config.save(self.run_dir / "model_config.json")
         atomic_write_text(self.run_dir / "classes.json", json.dumps(self.loaders.classes, indent=1) + "\n")
         return path
 
 
+def _few(names: list[str], n: int = 3) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
