@@ -1,12 +1,15 @@
 """Bad data: unreadable files are skipped and listed, bad layouts are clear errors up front."""
 
 import shutil
+import warnings
 
 import pytest
 
-from _train_utils import tiny_kwargs, write_digits
+from _train_utils import TINY, tiny_kwargs, write_digits
+from effnet.cli import main
 from effnet.training import TrainConfig, train
-from effnet.training.data import demo_dataset, find_splits
+from effnet.training.checkpoint import load_latest
+from effnet.training.data import default_workers, demo_dataset, find_splits
 
 
 def test_corrupt_truncated_and_non_image_files_are_skipped_and_listed(tmp_path):
@@ -78,3 +81,30 @@ def test_demo_set_is_written_once_as_an_image_folder(tmp_path, monkeypatch):
     first = sorted((root / "train" / "0").glob("*.png"))[0].stat().st_mtime_ns
     assert demo_dataset() == root
     assert sorted((root / "train" / "0").glob("*.png"))[0].stat().st_mtime_ns == first
+
+
+@pytest.mark.parametrize("cpus,local_world,expected", [(2, None, 2), (1, None, 1), (16, None, 4), (16, "2", 4),
+                                                       (4, "2", 2), (2, "4", 0)])
+def test_default_workers_never_exceed_this_process_share_of_the_cpus(monkeypatch, cpus, local_world, expected):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cpus)))
+    if local_world is None:
+        monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", local_world)
+    assert default_workers() == expected
+
+
+def test_train_cli_default_workers_fit_the_machine(tmp_path):
+    """Without --workers, `effnet train` starts default_workers() loaders and the DataLoader has nothing to warn
+    about (it warned "4 worker processes ... suggested max 2" on a 2-CPU machine)."""
+    data = write_digits(tmp_path / "data")
+    TINY.save(tmp_path / "tiny.json")
+    out = tmp_path / "run"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["train", str(data), "--model", str(tmp_path / "tiny.json"), "--image-size", "16", "--epochs", "1",
+                     "--max-steps", "2", "--batch-size", "8", "--out", str(out), "--no-progress", "--threads", "1",
+                     "--checkpoint-every", "1"]) == 0
+    state, _ = load_latest(out / "checkpoints")
+    assert state["config"]["workers"] == default_workers()
+    assert not [str(w.message) for w in caught if "worker processes" in str(w.message)]

@@ -13,7 +13,8 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.add_argument("--model", default="b0", help="model name or config .json (effnet train writes model_config.json)")
     p.add_argument("--weights", required=True, help="weights file or registry tag")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--workers", type=int, default=None,
+                   help="data-loading processes (default: up to 4, no more than the CPUs available)")
     p.add_argument("--device", default="auto")
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--per-class", action="store_true", help="also report accuracy per class")

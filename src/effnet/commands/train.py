@@ -50,7 +50,8 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
                    help="replace the run already in --out (without it a non-empty --out is refused)")
     p.add_argument("--checkpoint-every", dest="checkpoint_every_steps", type=int, default=None, help="also every N steps")
     p.add_argument("--keep", dest="keep_checkpoints", type=int, default=3)
-    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--workers", type=int, default=None,
+                   help="data-loading processes (default: up to 4, no more than the CPUs available)")
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", default="auto", choices=["auto", "off", "bf16", "fp16"])
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
@@ -91,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
             "randaugment_magnitude", "flip", "dropout", "drop_connect", "bn_momentum", "val_fraction", "out_dir",
             "resume", "overwrite", "checkpoint_every_steps", "keep_checkpoints", "workers", "device", "amp", "channels_last",
             "compile", "grad_checkpointing", "checkpoint_stages", "sync_bn", "freeze_bn", "seed", "threads", "progress"]
+    if args.workers is None:
+        from effnet.training.data import default_workers
+
+        args.workers = default_workers()
     result = train(TrainConfig(data=data, **{k: getattr(args, k) for k in keys}))
     import os
 

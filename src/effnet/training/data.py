@@ -10,6 +10,7 @@ count and list them (this works with worker processes, where a shared counter wo
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import shutil
 import tempfile
@@ -26,6 +27,17 @@ from effnet.fileio import effnet_home
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 VAL_DIR_NAMES = ("val", "valid", "validation", "test")  # test/: e.g. CIFAR-10 ships train/ and test/ only
+
+
+def default_workers(most: int = 4) -> int:
+    """Data-loading processes when none are asked for: up to ``most``, but never more than this process's
+    share of the CPUs it may run on (more only compete with training; torch's DataLoader warns about them).
+    Under torchrun the CPUs are shared by the ``LOCAL_WORLD_SIZE`` processes on this machine."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(0, min(most, cpus // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))))
 
 
 @dataclass

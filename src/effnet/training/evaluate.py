@@ -96,7 +96,7 @@ def eval_resolution(config: Any, weights: str | None) -> int:
 
 
 def evaluate_folder(
-    data: str, model: str, weights: str, batch_size: int = 64, workers: int = 4, device: str = "auto",
+    data: str, model: str, weights: str, batch_size: int = 64, workers: int | None = None, device: str = "auto",
     image_size: int | None = None,
 ) -> dict[str, Any]:
     """Top-1/top-5 of ``model`` + ``weights`` on ``data`` (its ``val/`` split, or the folder itself),
@@ -108,7 +108,7 @@ def evaluate_folder(
     from effnet.arch.config import get_config
     from effnet.arch.model import create_model
     from effnet.data.transforms import eval_transform
-    from effnet.training.data import VAL_DIR_NAMES, ImageFiles, collate_skip_bad, scan_folder
+    from effnet.training.data import VAL_DIR_NAMES, ImageFiles, collate_skip_bad, default_workers, scan_folder
     from effnet.training.distributed import pick_device
 
     root = Path(data)
@@ -121,7 +121,8 @@ def evaluate_folder(
     net = create_model(config, num_classes=num_classes, weights=weights).to(dev).eval()
     size = image_size or eval_resolution(config, weights)
     ds = ImageFiles(scan.samples, eval_transform(weights, resolution=size))
-    loader = DataLoader(ds, batch_size=batch_size, num_workers=workers, collate_fn=collate_skip_bad)
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=default_workers() if workers is None else workers,
+                        collate_fn=collate_skip_bad)
     result = evaluate(net, loader, net.num_classes, dev)
     result["skipped"] = [f"{p}: {r}" for p, r in scan.skipped] + result["skipped"]
     names = classes or [str(i) for i in range(net.num_classes)]
