@@ -89,3 +89,29 @@ def test_hand_placed_file_is_checked(cache):
     (cache / "w-1234.pth").write_bytes(b"something else")
     with pytest.raises(hub.DownloadError, match="cached file"):
         hub.fetch_weight_set(weight_set("http://127.0.0.1:9/w.pth", sha256=SHA), progress=False)
+
+
+def test_effnet_home_that_is_a_file_is_named(tmp_path, monkeypatch):
+    (tmp_path / "home").write_text("not a folder")
+    monkeypatch.setenv("EFFNET_HOME", str(tmp_path / "home"))
+    with pytest.raises(NotADirectoryError) as info:
+        hub.fetch_weight_set(weight_set("http://127.0.0.1:9/w.pth", sha256=SHA), progress=False)
+    assert info.value.filename == str(tmp_path / "home") and "EFFNET_HOME" in info.value.strerror
+    assert (tmp_path / "home").read_text() == "not a folder"
+
+
+def test_full_disk_is_a_disk_error_not_a_download_error(server, cache, monkeypatch):
+    """ENOSPC while saving is reported as the OSError it is (the CLI prints 'PATH: no space left on device'),
+    not as a network failure, and the partial file is gone."""
+    import errno
+    import os
+
+    def stream_to(response, tmp, algorithm, progress, total):
+        tmp.write_bytes(PAYLOAD[:1000])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
+
+    monkeypatch.setattr(hub, "_stream_to", stream_to)
+    with pytest.raises(OSError) as info:
+        hub.fetch_weight_set(weight_set(f"{server}/w.pth", sha256=SHA), progress=False)
+    assert info.value.errno == errno.ENOSPC and not isinstance(info.value, hub.DownloadError)
+    assert list(cache.iterdir()) == []

@@ -163,3 +163,105 @@ def test_backbone_only_file_keeps_fresh_classifier(tmp_path):
     with pytest.warns(UserWarning, match="no classifier"):
         model = effnet.create_model("lite0", weights=str(tmp_path / "notop.pth"))
     assert torch.equal(model.head.conv.weight, ref.head.conv.weight)
+
+
+# ---------------------------------------------------------------- tf_ ports, contradictions, invalid numerics
+def _timm_logits(model, x):
+    with torch.no_grad():
+        return model.eval()(x)
+
+
+def _load(path, source_format=None):
+    from effnet.weights import prepare_config_for_weights
+
+    config = prepare_config_for_weights("b0", str(path), source_format)
+    model = effnet.create_model(config)
+    load_weights(model, str(path), source_format=source_format)
+    return model.eval()
+
+
+def test_tf_port_is_decided_by_its_own_name_never_its_folder(tmp_path):
+    """A tf_efficientnet_b0 state dict: TF numerics under its published name; under a neutral name one warning
+    names source_format="timm_tf", which then gives timm's logits. A plain efficientnet_b0 file inside a folder
+    called tf_efficientnet_... stays PyTorch-trained."""
+    import timm
+
+    x = torch.randn(1, 3, 97, 131, generator=torch.Generator().manual_seed(0))  # odd sizes: SAME padding matters
+    tf_ref = timm.create_model("tf_efficientnet_b0")
+    torch.save(tf_ref.state_dict(), tmp_path / "tf_efficientnet_b0.pth")
+    torch.save(tf_ref.state_dict(), tmp_path / "model.pth")
+    folder = tmp_path / "tf_efficientnet_experiments"
+    folder.mkdir()
+    plain_ref = timm.create_model("efficientnet_b0")
+    torch.save(plain_ref.state_dict(), folder / "efficientnet_b0.pth")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        named = effnet.create_model("b0", weights=str(tmp_path / "tf_efficientnet_b0.pth"))
+        plain = effnet.create_model("b0", weights=str(folder / "efficientnet_b0.pth"))
+        declared = _load(tmp_path / "model.pth", source_format="timm_tf")
+    assert (named.config.padding, named.config.bn_eps) == ("same", 1e-3)
+    assert (plain.config.padding, plain.config.bn_eps) == ("symmetric", 1e-5)
+    assert torch.allclose(_timm_logits(named, x), _timm_logits(tf_ref, x), atol=1e-4)
+    assert torch.allclose(_timm_logits(declared, x), _timm_logits(tf_ref, x), atol=1e-4)
+    assert torch.allclose(_timm_logits(plain, x), _timm_logits(plain_ref, x), atol=1e-4)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        guessed = effnet.create_model("b0", weights=str(tmp_path / "model.pth"))  # reads the file twice
+    texts = [str(w.message) for w in caught if 'source_format="timm_tf"' in str(w.message)]
+    assert len(texts) == 1 and str(tmp_path / "model.pth") in texts[0]
+    assert guessed.config.padding == "symmetric"  # the documented assumption, now said out loud
+
+
+def test_source_format_that_contradicts_the_key_names_is_refused(tmp_path):
+    import torchvision
+
+    torch.save(torchvision.models.efficientnet_b0().state_dict(), tmp_path / "tv.pth")
+    for wrong in ("keras", "timm_tf", "lukemelas"):
+        with pytest.raises(ValueError, match=f"source format '{wrong}' contradicts .* torchvision's"):
+            effnet.weights.read_weights(str(tmp_path / "tv.pth"), source_format=wrong)
+        with pytest.raises(ValueError, match="contradicts"):
+            effnet.weights.convert_file(tmp_path / "tv.pth", tmp_path / "out.safetensors", "b0", source_format=wrong)
+    assert not (tmp_path / "out.safetensors").exists()
+    # effnet names carry no numerics of their own, so any declared origin fits them
+    state = effnet.create_model("lite0").state_dict()
+    assert effnet.weights.read_weights(state, source_format="timm_tf").config_hints["padding"] == "same"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_and_nothing_changes(tmp_path, bad):
+    model = effnet.create_model("lite0", weights="lite0")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["stages.2.1.dw.conv.weight"][0, 0, 1, 1] = bad
+    torch.save(state, tmp_path / "bad.pth")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"stages\.2\.1\.dw\.conv\.weight has 1 NaN/infinite value"):
+        load_weights(model, str(tmp_path / "bad.pth"))
+    with pytest.raises(ValueError, match="NaN/infinite"):
+        effnet.create_model("lite0", weights=state)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_saved_config_with_invalid_numerics_is_refused(tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    good = effnet.weights.convert_file("lite0", tmp_path / "lite0.safetensors", "lite0")
+    with safe_open(str(good), "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    for field, value in (("bn_eps", -1), ("bn_eps", float("nan")), ("padding", "valid")):
+        config = {**json.loads(meta["effnet_config"]), field: value}
+        save_file(tensors, tmp_path / "bad.safetensors", metadata={**meta, "effnet_config": json.dumps(config)})
+        with pytest.raises(ValueError, match=f"saved model configuration is invalid .*{field}"):
+            effnet.create_model("lite0", weights=str(tmp_path / "bad.safetensors"))
+
+
+def test_truncated_files_are_one_clear_error(tmp_path):
+    good = effnet.weights.convert_file("lite0", tmp_path / "lite0.safetensors", "lite0")
+    data = good.read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="damaged safetensors file"):
+        effnet.weights.read_weights(str(tmp_path / "cut.safetensors"))
