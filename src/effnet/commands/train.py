@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.add_argument("--freeze-backbone", action="store_true", help="train only the classifier")
     p.add_argument("--freeze-stages", type=int, default=0, help="keep the stem and the first N stages fixed")
     p.add_argument("--backbone-lr-scale", type=float, default=None,
-                   help="backbone lr = --lr x this (the new classifier trains at --lr); finetune recipe: 0.1")
+                   help="backbone lr = --lr x this (the new classifier trains at --lr); default: the recipe's")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=64, help="global batch size (split over torchrun ranks)")

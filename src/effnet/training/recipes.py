@@ -48,10 +48,10 @@ PAPER = Recipe(
 
 FINETUNE = Recipe(
     name="finetune",
-    why="AdamW, head lr 8e-3/256 and backbone at a tenth, cosine after 50 warm-up steps, light crops, "
-        "no RandAugment, no EMA, a zero-initialised new head, BN statistics re-estimated at momentum 0.1",
-    optimizer="adamw", lr_per_256=8e-3, weight_decay=0.05, schedule="cosine", ema=False, ema_decay=0.999,
-    augment="none", crop_scale=(0.5, 1.0), warmup_steps=50, zero_head=True, backbone_lr_scale=0.1, bn_momentum=0.1,
+    why="AdamW, new head at 0.024/256 from zero, backbone at a third of that, cosine after 50 warm-up steps, "
+        "crops >= 50%, no RandAugment, no EMA, BN statistics re-estimated at momentum 0.1",
+    optimizer="adamw", lr_per_256=0.024, weight_decay=0.05, schedule="cosine", ema=False, ema_decay=0.999,
+    augment="none", crop_scale=(0.5, 1.0), warmup_steps=50, zero_head=True, backbone_lr_scale=1 / 3, bn_momentum=0.1,
     drop_connect=0.1,
 )
 
