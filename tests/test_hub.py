@@ -75,10 +75,11 @@ def test_cut_connection_is_an_error_and_nothing_kept(server, cache):
 def test_offline_says_where_to_put_the_file(cache):
     import socket
 
-    with socket.socket() as s:  # a port nobody listens on
+    # A port held bound but not listening: connecting is refused, and no other process can take the port
+    # meanwhile (a port closed before the request could be reused by a parallel test's server).
+    with socket.socket() as s, pytest.raises(hub.DownloadError) as info:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(hub.DownloadError) as info:
         hub.fetch_weight_set(weight_set(f"http://127.0.0.1:{port}/w.pth", sha256=SHA), progress=False)
     assert str(cache / "w-1234.pth") in str(info.value)
     assert list(cache.iterdir()) == []
