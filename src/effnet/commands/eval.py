@@ -1,4 +1,4 @@
-"""``effnet eval DATA --model NAME --weights W``: top-1/top-5 with the weights' own preprocessing."""
+"""``effnet eval DATA --weights W``: top-1/top-5 with the weights' own model, classes, resolution and preprocessing."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from typing import Any
 
 def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
     p = subparsers.add_parser("eval", help="top-1/top-5 accuracy of weights on an image folder")
-    p.add_argument("data", help="image folder: DATA/val/CLASS/*.jpg or DATA/CLASS/*.jpg")
-    p.add_argument("--model", default="b0", help="model name or config .json (effnet train writes model_config.json)")
-    p.add_argument("--weights", required=True, help="weights file or registry tag")
+    p.add_argument("data", help="image folder: DATA/val/CLASS/*.jpg or DATA/CLASS/*.jpg (CLASS: the weights' class "
+                                "names, or ImageNet WordNet ids such as n01440764 for ImageNet weights)")
+    p.add_argument("--model", default=None, help="model name or config .json (default: what the weights say)")
+    p.add_argument("--weights", required=True, help="weights file, registry tag, or an effnet train run folder")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=None,
                    help="data-loading processes (default: up to 4, no more than the CPUs available)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--image-size", type=int, default=None, help="default: the size stored with the weights")
     p.add_argument("--per-class", action="store_true", help="also report accuracy per class")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
@@ -33,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"{result['model']} + {result['weights']} on {result['data']} ({result['images']} images, "
-          f"{result['image_size']}px): top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  loss {result['loss']:.4f}")
+          f"{result['image_size']}px, classes matched by {result['classes_matched_by']}): top-1 {result['top1']:.2f}%  "
+          f"top-5 {result['top5']:.2f}%  loss {result['loss']:.4f}")
     for name, acc in result.get("per_class", {}).items():
         print(f"  {name:>20}: {acc:6.2f}%")
     if result["skipped"]:

@@ -1,8 +1,10 @@
-"""Turning images into ImageNet predictions; the bundled-photo demo."""
+"""Turning images into predictions (ImageNet classes, or a trained run's own); the bundled-photo demo."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,9 @@ from effnet.data.imagenet import imagenet_classes
 from effnet.data.transforms import load_image, to_rgb
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+# Larger images are skipped unread (a 48 KB PNG can claim 20000x20000 pixels and decode to 400 MB).
+# PIL's own default (about 9459 x 9459); `effnet predict --max-pixels N` changes it.
+MAX_PIXELS = 89_478_485
 
 
 @dataclass(frozen=True)
@@ -27,21 +32,35 @@ class Prediction:
 
 @torch.no_grad()
 def classify(
-    model: nn.Module, images: Sequence[Image.Image], transform: Any, top: int = 5, batch_size: int = 16
+    model: nn.Module, images: Sequence[Image.Image], transform: Any, top: int = 5, batch_size: int = 16,
+    names: Sequence[str] | None = None,
 ) -> list[list[Prediction]]:
-    """Top-``top`` ImageNet classes with softmax probabilities for each PIL image."""
+    """Top-``top`` classes with softmax probabilities for each PIL image.
+
+    ``names`` label the classifier's outputs (a trained run's classes); without them a 1000-way
+    classifier gets the ImageNet names and any other ``class i``. A list of another length is an error.
+    """
     model.eval()
     device = next(model.parameters()).device
-    names = imagenet_classes()
     results: list[list[Prediction]] = []
     for start in range(0, len(images), batch_size):
         batch = torch.stack([transform(to_rgb(im)) for im in images[start:start + batch_size]]).to(device)
         probs = model(batch).float().softmax(dim=1)
+        label = _labeller(names, probs.shape[1])
         values, indices = probs.topk(min(top, probs.shape[1]), dim=1)
         for vals, idxs in zip(values.tolist(), indices.tolist()):
-            label = (lambda i: names[i]) if probs.shape[1] == len(names) else (lambda i: f"class {i}")
             results.append([Prediction(i, label(i), p) for i, p in zip(idxs, vals)])
     return results
+
+
+def _labeller(names: Sequence[str] | None, num_outputs: int) -> Any:  # noqa: ANN401 - int -> str
+    if names is None and num_outputs == len(imagenet_classes()):
+        names = imagenet_classes()
+    if names is None:
+        return lambda i: f"class {i}"
+    if len(names) != num_outputs:
+        raise ValueError(f"the model has {num_outputs} outputs but {len(names)} class names were given")
+    return lambda i: names[i]
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
@@ -55,17 +74,47 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def classify_files(
-    model: nn.Module, paths: Iterable[str | Path], transform: Any, top: int = 5
-) -> Iterator[tuple[Path, list[Prediction] | None, str | None]]:
-    """(path, predictions, None) for each readable image, (path, None, error) for the others."""
-    for path in expand_paths(paths):
+@contextlib.contextmanager
+def _pil_pixel_limit(limit: int | None) -> Iterator[None]:
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
+def load_image_limited(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """:func:`load_image`, refusing (ValueError, before decoding) an image of more than ``max_pixels`` pixels."""
+    with warnings.catch_warnings(), _pil_pixel_limit(max_pixels):
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # PIL only warns between 1x and 2x the limit
         try:
-            image = load_image(path)
-        except (ValueError, FileNotFoundError) as exc:
-            yield path, None, str(exc)
-            continue
-        yield path, classify(model, [image], transform, top)[0], None
+            return load_image(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            pass
+    with _pil_pixel_limit(None), Image.open(path) as image:  # reads the header only
+        width, height = image.size
+    raise ValueError(f"{path}: {width}x{height} is {width * height:,} pixels, over the limit of {max_pixels:,} "
+                     "(a decompression bomb?); skipped; raise the limit with --max-pixels if the image is real")
+
+
+def classify_files(
+    model: nn.Module, paths: Iterable[str | Path], transform: Any, top: int = 5,
+    names: Sequence[str] | None = None, max_pixels: int = MAX_PIXELS,
+) -> Iterator[tuple[Path, list[Prediction] | None, str | None]]:
+    """(path, predictions, None) for each readable image, (path, None, error) for the others
+    (unreadable, too many pixels, or a folder without images)."""
+    for given in map(Path, paths):
+        files = expand_paths([given])
+        if given.is_dir() and not files:
+            yield given, None, f"{given}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+        for path in files:
+            try:
+                image = load_image_limited(path, max_pixels)
+            except (ValueError, FileNotFoundError) as exc:
+                yield path, None, str(exc)
+                continue
+            yield path, classify(model, [image], transform, top, names=names)[0], None
 
 
 def demo_photos() -> list[tuple[str, Image.Image]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -69,64 +70,88 @@ def evaluate(
     }
 
 
-def _weights_classes(weights: str) -> list[str] | None:
-    """Class names saved by ``effnet train`` next to (or inside) its weights file."""
-    import json
-    from pathlib import Path
-
-    path = Path(weights)
-    if path.suffix == ".safetensors" and path.is_file():
-        from safetensors import safe_open
-
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-        if "classes" in meta:
-            return json.loads(meta["classes"])
-    sidecar = path.parent / "classes.json"
-    return json.loads(sidecar.read_text()) if sidecar.is_file() else None
-
-
-def eval_resolution(config: Any, weights: str | None) -> int:
-    """The image size to evaluate at: a registry weight set's own (torchvision's B2-B7 V1 sets were
-    trained for other sizes than the paper's), else the model config's."""
+def eval_resolution(config: Any, weights: str | None) -> int:  # noqa: ANN401 - a ModelConfig
+    """The image size to evaluate at: the one stored with the weights (a registry weight set's own,
+    since torchvision's B2-B7 V1 sets were trained for other sizes than the paper's; an effnet run's
+    training size), else the model config's."""
     from effnet.weights.registry import get_weight_set
 
     ws = get_weight_set(str(weights)) if weights else None
-    return ws.preprocessing.resolution if ws is not None else config.resolution
+    if ws is not None:
+        return ws.preprocessing.resolution
+    if weights and Path(weights).exists():
+        from effnet.deploy.model_spec import model_spec
+
+        return model_spec(str(weights), config).preprocessing.resolution
+    return config.resolution
+
+
+def label_map(folder: Path, folder_classes: list[str], spec: Any) -> tuple[dict[str, int], str]:  # noqa: ANN401
+    """Class folder name -> the weights' class index, and how it was matched.
+
+    A run's own class names match by name; a 1000-way ImageNet classifier takes folders named by
+    WordNet id (any subset, e.g. an ImageNet-val copy) in the standard order; weights without names
+    take exactly as many folders in sorted order (torchvision's ImageFolder convention). Anything
+    else is refused: evaluating against the wrong labels would report a meaningless 0%.
+    """
+    from effnet.data.imagenet import wnid_index
+
+    names = spec.class_names if spec.names_from_run else None
+    if names is not None:
+        unknown = [c for c in folder_classes if c not in names]
+        if not unknown:
+            return {c: names.index(c) for c in folder_classes}, "class names"
+        raise ValueError(f"{folder} has class folder(s) the weights were not trained on: {_few(unknown)} (the "
+                         f"weights know {len(names)}: {_few(names)}); evaluate on a folder of those classes")
+    wnids = wnid_index()
+    if spec.num_classes == len(wnids) and all(c in wnids for c in folder_classes):
+        return {c: wnids[c] for c in folder_classes}, "ImageNet WordNet ids"
+    if spec.num_classes == len(wnids):
+        odd = [c for c in folder_classes if c not in wnids]
+        raise ValueError(f"{folder}: class folder(s) {_few(odd)} are not ImageNet WordNet ids (n01440764 ...), "
+                         f"which these 1000-class ImageNet weights need to map folders to classes")
+    if len(folder_classes) == spec.num_classes:
+        return {c: i for i, c in enumerate(folder_classes)}, "folder order"
+    raise ValueError(f"{folder} has {len(folder_classes)} class folders but the weights have {spec.num_classes} "
+                     "classes and no class names to match them by; evaluate with the weights' own run folder")
+
+
+def _few(names: list[str], n: int = 3) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
 def evaluate_folder(
-    data: str, model: str, weights: str, batch_size: int = 64, workers: int | None = None, device: str = "auto",
+    data: str, model: str | None, weights: str, batch_size: int = 64, workers: int | None = None, device: str = "auto",
     image_size: int | None = None,
 ) -> dict[str, Any]:
-    """Top-1/top-5 of ``model`` + ``weights`` on ``data`` (its ``val/`` split, or the folder itself),
-    with the preprocessing that belongs to the weights (:func:`effnet.data.transforms.eval_transform`)."""
-    from pathlib import Path
-
+    """Top-1/top-5 of ``weights`` (a file, registry tag or effnet train run folder) on ``data`` (its
+    ``val/`` split, or the folder itself), at the weights' own resolution and preprocessing. ``model``
+    overrides the architecture the weights name."""
     from torch.utils.data import DataLoader
 
-    from effnet.arch.config import get_config
-    from effnet.arch.model import create_model
     from effnet.data.transforms import eval_transform
+    from effnet.deploy.model_spec import model_spec
     from effnet.training.data import VAL_DIR_NAMES, ImageFiles, collate_skip_bad, default_workers, scan_folder
     from effnet.training.distributed import pick_device
 
+    for name, value, least in (("batch size", batch_size, 1), ("workers", workers, 0), ("image size", image_size, 1)):
+        if value is not None and value < least:
+            raise ValueError(f"{name} must be >= {least}, got {value}")
     root = Path(data)
     split = next((root / n for n in VAL_DIR_NAMES if (root / n).is_dir()), root)
-    classes = _weights_classes(weights)
-    scan = scan_folder(split, classes=classes)
+    spec = model_spec(weights, model)
+    scan = scan_folder(split)
+    mapping, matched_by = label_map(split, scan.classes, spec)
+    samples = [(path, mapping[scan.classes[label]]) for path, label in scan.samples]
     dev = pick_device(device)
-    config = get_config(model)
-    num_classes = len(classes) if classes else 1000
-    net = create_model(config, num_classes=num_classes, weights=weights).to(dev).eval()
-    size = image_size or eval_resolution(config, weights)
-    ds = ImageFiles(scan.samples, eval_transform(weights, resolution=size))
+    net = spec.build().to(dev)
+    size = image_size or spec.preprocessing.resolution
+    ds = ImageFiles(samples, eval_transform(spec.preprocessing, resolution=size))
     loader = DataLoader(ds, batch_size=batch_size, num_workers=default_workers() if workers is None else workers,
                         collate_fn=collate_skip_bad)
-    result = evaluate(net, loader, net.num_classes, dev)
+    result = evaluate(net, loader, spec.num_classes, dev)
     result["skipped"] = [f"{p}: {r}" for p, r in scan.skipped] + result["skipped"]
-    names = classes or [str(i) for i in range(net.num_classes)]
-    present = {label for _, label in scan.samples}
-    result["per_class"] = {names[i]: acc for i, acc in enumerate(result["per_class"]) if i in present}
-    result.update(data=str(split), model=config.name, weights=str(weights), image_size=size)
+    result["per_class"] = {c: result["per_class"][i] for c, i in mapping.items()}
+    result.update(data=str(split), model=spec.config.name, weights=str(spec.weights), image_size=size,
+                  classes_matched_by=matched_by)
     return result
