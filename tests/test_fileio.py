@@ -10,7 +10,14 @@ import sys
 
 import pytest
 
-from effnet.fileio import TEMP_PREFIX, atomic_path, atomic_write_text, effnet_home, remove_stale_temporaries
+from effnet.fileio import (
+    TEMP_PREFIX,
+    atomic_folder,
+    atomic_path,
+    atomic_write_text,
+    effnet_home,
+    remove_stale_temporaries,
+)
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
@@ -157,3 +164,36 @@ def test_write_error_names_the_destination_not_the_temporary(tmp_path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_folder_appears_whole_with_umask_permissions(tmp_path, umask_027):
+    target = tmp_path / "set"
+    with atomic_folder(target) as tmp:
+        (tmp / "a").mkdir()
+        (tmp / "a" / "x.txt").write_text("x")
+        assert not target.exists()
+    assert (target / "a" / "x.txt").read_text() == "x"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o750  # mkdtemp gave 0700
+    assert [p.name for p in tmp_path.iterdir()] == ["set"]
+
+
+def test_atomic_folder_keeps_a_folder_another_process_finished_first_and_cleans_up_failures(tmp_path):
+    target = tmp_path / "set"
+    with atomic_folder(target) as tmp:
+        (tmp / "mine.txt").write_text("mine")
+        target.mkdir()
+        (target / "theirs.txt").write_text("theirs")
+    assert [p.name for p in target.iterdir()] == ["theirs.txt"]
+    with pytest.raises(RuntimeError), atomic_folder(tmp_path / "other") as tmp:
+        (tmp / "half.txt").write_text("half")
+        raise RuntimeError("writer crashed")
+    assert [p.name for p in tmp_path.iterdir()] == ["set"]
+
+
+def test_killed_folder_writer_is_cleaned_up_by_the_next_one(tmp_path):
+    stale = tmp_path / f"{TEMP_PREFIX}set-{_dead_pid()}-0123abcd"
+    (stale / "train").mkdir(parents=True)
+    (stale / "train" / "1.png").write_bytes(b"half")
+    with atomic_folder(tmp_path / "set") as tmp:
+        (tmp / "done").write_text("yes")
+    assert [p.name for p in tmp_path.iterdir()] == ["set"]

@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,18 +66,26 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
     for name in names:
         match = pattern.fullmatch(name[len(prefix):])
         if match and int(match[1]) != os.getpid() and not _pid_is_alive(int(match[1])):
+            stale = path.parent / name
             with contextlib.suppress(FileNotFoundError):
-                (path.parent / name).unlink()
-                removed.append(path.parent / name)
+                if stale.is_dir() and not stale.is_symlink():
+                    shutil.rmtree(stale)
+                else:
+                    stale.unlink()
+                removed.append(stale)
     return removed
 
 
-def _create_temporary(path: Path, suffix: str) -> Path:
-    """A new empty file beside ``path``, created as ``open()`` would (mode 0666 less the umask)."""
+def _create_temporary(path: Path, suffix: str, folder: bool = False) -> Path:
+    """A new empty file (or folder) beside ``path``, created as ``open()`` (``mkdir``) would: mode 0666
+    (0777) less the umask."""
     while True:
         tmp = path.parent / f"{_temp_stem(path)}{os.getpid()}-{secrets.token_hex(4)}{suffix}"
         try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            if folder:
+                os.mkdir(tmp, 0o777)
+            else:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return tmp
         except FileExistsError:
             continue
@@ -126,6 +135,32 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     finally:
         tmp.unlink(missing_ok=True)
     _fsync(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield a new empty folder beside ``path`` to fill; when the block succeeds, rename it to ``path``.
+
+    If ``path`` already holds a folder by then (another process finished first), that one is kept and
+    the new one dropped. A failed block leaves nothing; a killed one leaves a temporary folder that the
+    next ``atomic_folder(path)`` removes, as :func:`atomic_path` does for files.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
+    tmp = _create_temporary(path, "", folder=True)
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if not path.is_dir():
+                raise
+        else:
+            _fsync(path.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from effnet.data.transforms import load_image
-from effnet.fileio import effnet_home
+from effnet.fileio import atomic_folder, effnet_home
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 VAL_DIR_NAMES = ("val", "valid", "validation", "test")  # test/: e.g. CIFAR-10 ships train/ and test/ only
@@ -203,19 +201,14 @@ def demo_dataset(root: Path | None = None) -> Path:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".digits-", dir=target.parent))
     samples = [(str(i), int(label)) for i, label in enumerate(digits.target)]
     train, val = stratified_split(samples, 0.2, seed=0)
-    for split, items in (("train", train), ("val", val)):
-        for key, label in items:
-            pixels = (digits.images[int(key)] * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
-            img = Image.fromarray(pixels, mode="L").resize((DEMO_SIZE, DEMO_SIZE), Image.BICUBIC).convert("RGB")
-            folder = tmp / split / str(label)
-            folder.mkdir(parents=True, exist_ok=True)
-            img.save(folder / f"{int(key):04d}.png")
-    try:
-        tmp.rename(target)
-    except OSError:  # another process finished first
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_folder(target) as tmp:  # if another process finishes first, its copy is kept
+        for split, items in (("train", train), ("val", val)):
+            for key, label in items:
+                pixels = (digits.images[int(key)] * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
+                img = Image.fromarray(pixels, mode="L").resize((DEMO_SIZE, DEMO_SIZE), Image.BICUBIC).convert("RGB")
+                folder = tmp / split / str(label)
+                folder.mkdir(parents=True, exist_ok=True)
+                img.save(folder / f"{int(key):04d}.png")
     return target
