@@ -1,7 +1,7 @@
 """One run per folder: a run folder is claimed with an OS lock and never overwritten unasked.
 
-The lock is ``fcntl.flock`` on a file inside the folder: the kernel releases it when the process
-ends, however it ends, so a killed run never leaves a stale lock behind.
+The lock is ``fcntl.flock`` on the folder itself: the kernel releases it when the process ends,
+however it ends, so a killed run never leaves a stale lock behind (and no lock file is written).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from pathlib import Path
 
 from effnet.training.checkpoint import list_checkpoints
 
-LOCK_NAME = ".effnet-train.lock"
 # What a run writes; --overwrite removes these and nothing else (a user's own files stay).
 RUN_FILES = ("model.safetensors", "model_config.json", "classes.json", "metrics.csv", "loss.png", "accuracy.png",
              "lr.png")
@@ -67,26 +66,20 @@ class RunFolder:
             raise RunFolderError(f"cannot create run folder {path}: {_reason(exc)}") from None
 
     def _lock(self) -> None:
-        lock = self.path / LOCK_NAME
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise RunFolderError(f"cannot write to run folder {self.path}: {_reason(exc)}") from None
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise RunFolderError(
-                f"run folder {self.path} is in use by another effnet train (pid {holder}); "
-                "wait for it to finish or pick another --out"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            raise RunFolderError(f"run folder {self.path} is in use by another effnet train; wait for it to finish "
+                                 "or pick another --out") from None
+        if not os.access(self.path, os.W_OK):
+            os.close(fd)
+            raise RunFolderError(f"cannot write to run folder {self.path}: permission denied")
         self._fd = fd
 
     def _check_empty(self, resume: bool, overwrite: bool) -> None:
-        present = sorted(p.name for p in self.path.iterdir() if p.name != LOCK_NAME)
+        present = sorted(p.name for p in self.path.iterdir())
         if not present or resume:
             return
         if not overwrite:
