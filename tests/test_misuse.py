@@ -180,7 +180,7 @@ ROWS = [
         expect_in_stderr="{t}/homefile: EFFNET_HOME (the weight cache) is a file, not a folder"),
     Row("EFFNET_HOME is read-only", ("convert", "torchvision/b0", "{t}/new.safetensors", "--model", "b0"),
         setup=read_only_home, env={"EFFNET_HOME": "{t}/rohome"}, needs_nonroot=True,
-        expect_in_stderr="the weight cache is read-only"),
+        expect_in_stderr="set EFFNET_HOME to a writable folder"),
     Row("Ctrl-C during export", ("export", "--model", "lite0", "-o", "{t}/keep/lite0.onnx"), in_process=True,
         patch=ctrl_c_in_onnx_export, expect_code=130, expect_in_stderr="effnet export: interrupted"),
     Row("--int8 with an empty folder fails before the fp32 file is written",
@@ -188,6 +188,103 @@ ROWS = [
         in_process=True, expect_in_stderr="no images"),
     Row("--int8 with a missing folder", ("export", "--model", "lite0", "--int8", "{t}/nope", "-o", "{t}/new.onnx"),
         in_process=True, expect_in_stderr="--int8 {t}/nope: no such folder"),
+]
+
+
+# ---------------------------------------------------------------- train / eval / predict (issue 10: 2.1-2.4, 2.7, 3)
+def digits(t: Path, classes: tuple[int, ...] = (0, 1, 2)) -> None:
+    from _train_utils import write_digits
+
+    write_digits(t / "digits", classes=classes, per_class=4)
+
+
+def digits_and_a_run(t: Path) -> None:
+    """The user's earlier run in keep/run (its weights, metrics and a checkpoint must survive)."""
+    digits(t)
+    (t / "keep" / "run" / "checkpoints").mkdir(parents=True)
+    (t / "keep" / "run" / "model.safetensors").write_bytes(b"the user's trained weights")
+    (t / "keep" / "run" / "metrics.csv").write_text("epoch,val_top1\n1,93.5\n")
+    (t / "keep" / "run" / "checkpoints" / "ckpt-s000000090.pt").write_bytes(b"the user's checkpoint")
+
+
+def one_class(t: Path) -> None:
+    digits(t, classes=(4,))
+
+
+def digits_and_a_file_named_out(t: Path) -> None:
+    digits(t)
+    a_file_named_out(t)
+
+
+def bomb_and_photo(t: Path) -> None:
+    """A 20000x20000 PNG of about 50 KB beside a real photo."""
+    import struct
+    import zlib
+
+    from PIL import Image
+    from skimage import data
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    (t / "imgs").mkdir()
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(b"\x00" * 2501) for _ in range(20000)) + packer.flush()
+    header = struct.pack(">IIBBBBB", 20000, 20000, 1, 0, 0, 0, 0)
+    (t / "imgs" / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
+                                         + chunk(b"IEND", b""))
+    Image.fromarray(data.coffee()).save(t / "imgs" / "coffee.jpg")
+
+
+def ctrl_c_in_predict(monkeypatch: pytest.MonkeyPatch, t: Path) -> None:
+    import effnet.deploy.predict
+
+    def classify(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(effnet.deploy.predict, "classify", classify)
+
+
+TRAIN = ("train", "{t}/digits", "--image-size", "16", "--epochs", "1", "--batch-size", "4", "--workers", "0",
+         "--no-progress", "--threads", "1")
+ROWS += [
+    Row("train into a folder that holds another run", (*TRAIN, "--out", "{t}/keep/run"), setup=digits_and_a_run,
+        in_process=True, expect_in_stderr="{t}/keep/run is not empty (checkpoints, metrics.csv, model.safetensors); "
+                                          "continue that run with --resume, replace it with --overwrite"),
+    Row("train --epochs 0", (*TRAIN, "--epochs", "0"), setup=digits, in_process=True,
+        expect_in_stderr="epochs must be a whole number >= 1, got 0"),
+    Row("train --epochs -2", (*TRAIN, "--epochs", "-2"), setup=digits, in_process=True,
+        expect_in_stderr="epochs must be a whole number >= 1, got -2"),
+    Row("train --image-size 0 (0 meant the default)", (*TRAIN, "--image-size", "0"), setup=digits, in_process=True,
+        expect_in_stderr="image_size must be a whole number >= 1, got 0"),
+    Row("train --batch-size 0", (*TRAIN, "--batch-size", "0"), setup=digits, in_process=True,
+        expect_in_stderr="batch_size must be a whole number >= 1, got 0"),
+    Row("train on one class (it reported 100% top-1)", (*TRAIN, "--out", "{t}/run"), setup=one_class,
+        in_process=True, expect_in_stderr="has one class (4): a classifier needs at least two class folders"),
+    Row("train --out that is a file", (*TRAIN, "--out", "{t}/out"), setup=digits_and_a_file_named_out,
+        in_process=True, expect_in_stderr="{t}/out is a file, not a folder"),
+    Row("train --resume of a missing file (it said 'corrupt')", (*TRAIN, "--out", "{t}/run", "--resume", "{t}/no.pt"),
+        setup=digits, in_process=True, expect_in_stderr="--resume {t}/no.pt: no such file"),
+    Row("train --resume together with --overwrite", (*TRAIN, "--out", "{t}/keep/run", "--resume", "--overwrite"),
+        setup=digits_and_a_run, in_process=True, expect_in_stderr="resume and overwrite contradict each other"),
+    Row("predict a decompression bomb: skipped, the rest classified, exit 1",
+        ("predict", "{t}/imgs", "--weights", "lite0", "--top", "1"), setup=bomb_and_photo, in_process=True,
+        expect_code=1, expect_in_stderr="bomb.png: 20000x20000 is 400,000,000 pixels, over the limit of 89,478,485",
+        expect_in_stdout="espresso"),
+    Row("predict an empty folder", ("predict", "{t}/empty", "--weights", "lite0"), setup=empty_folder,
+        in_process=True, expect_code=1, expect_in_stderr="{t}/empty: no images in this folder"),
+    Row("predict --weights FOLDER that is not a run", ("predict", "{photo}", "--weights", "{t}/empty"),
+        setup=empty_folder, in_process=True, expect_in_stderr="is a folder without model.safetensors, so not an "
+                                                              "effnet run folder"),
+    Row("predict --max-pixels 0", ("predict", "{photo}", "--max-pixels", "0"), in_process=True,
+        expect_in_stderr="--max-pixels must be >= 1, got 0"),
+    Row("Ctrl-C during predict", ("predict", "{photo}", "--weights", "lite0"), in_process=True,
+        patch=ctrl_c_in_predict, expect_code=130, expect_in_stderr="effnet predict: interrupted"),
+    Row("eval ImageNet weights on a folder of other classes (it reported 0% top-1)",
+        ("eval", "{t}/digits/val", "--weights", "lite0", "--workers", "0"), setup=digits, in_process=True,
+        expect_in_stderr="class folder(s) 0, 1, 2 are not ImageNet WordNet ids"),
+    Row("eval --image-size 0", ("eval", "{t}/digits/val", "--weights", "lite0", "--image-size", "0"), setup=digits,
+        in_process=True, expect_in_stderr="image size must be >= 1, got 0"),
 ]
 
 
