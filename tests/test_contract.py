@@ -22,6 +22,7 @@ from timm.data import resolve_data_config
 from timm.models import FeatureInfo
 
 import effnet
+import effnet.arch.backbone
 from effnet.arch.backbone import FeatureExtractor
 
 SIZE = 64
@@ -197,6 +198,18 @@ def test_fx(name):
     assert all(p.grad is not None for p in traced.parameters())
 
 
+@PENDING_11A
+@pytest.mark.parametrize("name", ["b0", "lite0"])
+def test_fx_then_torchscript(name):
+    """timm's fx_torchscript: the traced graph scripts (string annotations would break it)."""
+    model = model_for(name)
+    scripted = torch.jit.script(torch.fx.symbolic_trace(model))
+    with torch.no_grad():
+        assert close(scripted(image()), model(image()))
+    backbone = torch.jit.script(torch.fx.symbolic_trace(effnet.arch.backbone.Backbone(name).eval()))
+    assert list(backbone(image())) == ["0", "1", "2", "3"]
+
+
 @pytest.mark.parametrize("name", effnet.list_models())
 def test_structure_of_every_model(name):
     """Cheap for every size: built on the meta device, no arithmetic."""
@@ -269,6 +282,9 @@ def test_timm_registry_bridge():
     assert timm.models.get_pretrained_cfg("effnet_b3").input_size == (3, 300, 300)
     features = timm.create_model("effnet_b0", features_only=True, out_indices=(1, 2))
     assert features.feature_info.channels() == [24, 40]
+    getter = timm.create_model("effnet_b0", features_only=True, out_indices=(1, 2), feature_cls="getter").eval()
+    with torch.no_grad():  # timm's own FeatureGetterNet over forward_intermediates / prune_intermediate_layers
+        assert [tuple(f.shape) for f in getter(image())] == [(1, 24, 16, 16), (1, 40, 8, 8)]
     with pytest.raises(ValueError, match="drop_block_rate"):
         timm.create_model("effnet_b0", drop_block_rate=0.1)
     from effnet.integrations.timm import weight_tag

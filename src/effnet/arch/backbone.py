@@ -12,8 +12,8 @@ classifier), so every parameter takes part in the loss: DistributedDataParallel 
   ``RetinaNet``, ``MaskRCNN`` take it as ``backbone``).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FX would copy string annotations into its generated code,
+# which TorchScript then refuses (fx.symbolic_trace followed by torch.jit.script).
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any

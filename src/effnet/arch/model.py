@@ -5,8 +5,8 @@
 ``pretrained_cfg`` ...), so timm's training scripts and data helpers take it as one of theirs.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FX copies string annotations of forward() into its
+# generated code as unknown type names, and TorchScript then refuses the traced graph.
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path

@@ -27,7 +27,7 @@ from effnet.weights.registry import get_weight_set, list_weights
 
 PREFIX = "effnet_"
 #: timm keyword arguments that effnet has no counterpart for; asking for them is an error.
-UNSUPPORTED = ("drop_block_rate", "output_stride", "feature_cls", "feature_location", "act_layer", "norm_layer")
+UNSUPPORTED = ("drop_block_rate", "output_stride", "feature_location", "act_layer", "norm_layer")
 
 
 def weight_tag(name: str, tag: str | None) -> str:
@@ -52,7 +52,17 @@ def _build(name: str, pretrained: bool = False, pretrained_cfg: Any = None, **kw
         raise ValueError(f"effnet models do not support {asked}; leave them unset")
     tag = pretrained_cfg if isinstance(pretrained_cfg, str) and pretrained_cfg else None
     weights = weight_tag(name, tag) if pretrained else None
-    return create_model(name, weights=weights, **kwargs)
+    feature_cls = kwargs.pop("feature_cls", None) or kwargs.pop("feature_cfg", {}).get("feature_cls")
+    if feature_cls in (None, "", "effnet"):
+        return create_model(name, weights=weights, **kwargs)
+    if feature_cls != "getter" or not kwargs.pop("features_only", False):
+        raise ValueError(f"feature_cls {feature_cls!r} is not supported; use 'getter' with features_only=True, or leave it unset")
+    # timm's own wrapper around forward_intermediates / prune_intermediate_layers.
+    from timm.models._features import FeatureGetterNet
+
+    out_indices = kwargs.pop("out_indices", (0, 1, 2, 3, 4))
+    model = create_model(name, weights=weights, **kwargs)
+    return FeatureGetterNet(model, out_indices=out_indices)
 
 
 def _entrypoint(name: str) -> Any:
