@@ -137,6 +137,25 @@ def test_a_checkpoint_that_cannot_be_written_keeps_the_previous_one(data, tmp_pa
     assert resumed.steps == 6
 
 
+def test_weights_that_cannot_be_written_at_the_end_point_to_the_checkpoint(data, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    write_bytes = Path.write_bytes
+
+    def disk_full_for_the_weights(self, payload):
+        if "model.safetensors" in self.name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write_bytes(self, payload)
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full_for_the_weights)
+    with pytest.raises(RuntimeError, match=r"could not write the weights to .*run \(no space left on device\); the "
+                       r"checkpoint .*ckpt-s000000006\.pt holds the trained run; .*--resume"):
+        train(_cfg(data, run))
+    assert not (run / "model.safetensors").exists()
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    resumed = train(_cfg(data, run, resume=True))
+    assert resumed.steps == 6 and resumed.weights_file.is_file() and len(resumed.history) == 1
+
+
 SIGINT_AT_STEP = """
 import os, signal, sys
 from effnet.cli import main

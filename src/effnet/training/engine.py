@@ -475,7 +475,14 @@ class _Run:
         skipped = list(dict.fromkeys(skipped))
         plots, weights_file = [], None
         if info.is_main:
-            weights_file = self._export_weights()
+            try:
+                weights_file = self._export_weights()
+            except OSError as exc:  # disk full or read-only at the very end: the checkpoints hold the run
+                reason = (exc.strerror or str(exc)).lower()
+                kept = f"the checkpoint {self.last_checkpoint} holds the trained run" if self.last_checkpoint else \
+                    "no checkpoint was written"
+                raise RuntimeError(f"could not write the weights to {self.run_dir} ({reason}); {kept}; free space, "
+                                   f"then {self._resume_hint()} (it only writes the weights)") from None
         if info.is_main and self.history:
             if self.cfg.plots:
                 plots = report.save_plots(self.history, self.run_dir)
