@@ -118,7 +118,7 @@ def test_any_phi_builds_and_runs():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"phi": -1}, "phi must be >= 0"), ({"num_classes": -1}, "num_classes must be >= 0"),
+    [({"phi": -1}, "phi must be a number from 0"), ({"num_classes": -1}, "num_classes must be >= 0"),
      ({"in_chans": 0}, "in_chans must be >= 1")],
 )  # fmt: skip
 def test_bad_arguments_fail_clearly(kwargs, message):
