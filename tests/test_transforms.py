@@ -119,3 +119,21 @@ def test_test_size_and_squash_crop():
     assert preprocessing_for("timm/tf_efficientnet_b3.in1k").resize == 331
     wide = Image.new("RGB", (400, 200), (10, 20, 30))
     assert eval_transform("timm/efficientnet_b5.sw_in12k_ft_in1k")(wide).shape == (3, 448, 448)
+
+
+def test_a_converted_file_keeps_crop_mode_and_test_size(tmp_path):
+    import dataclasses
+    import json
+
+    from safetensors.torch import save_file
+
+    import effnet
+
+    model = effnet.create_model("lite0", num_classes=10)
+    prep = dataclasses.replace(preprocessing_for("timm/efficientnet_b5.sw_in12k_ft_in1k"), resolution=64,
+                               test_resolution=96, test_crop_pct=1.0)
+    meta = {"format": "pt", "effnet_config": json.dumps(model.config.to_dict()),
+            "effnet_preprocessing": json.dumps(prep.__dict__)}
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp_path / "w.safetensors", metadata=meta)
+    assert preprocessing_for(str(tmp_path / "w.safetensors")) == prep
+    assert eval_transform(str(tmp_path / "w.safetensors"), test_size=True)(Image.new("RGB", (50, 90))).shape == (3, 96, 96)

@@ -236,7 +236,8 @@ def read_weights(
     prep = ws.preprocessing if ws is not None else None
     if prep is None and isinstance(raw.hints.get("preprocessing"), dict):
         p = raw.hints["preprocessing"]
-        prep = Preprocessing(p["resolution"], p["crop_pct"], p["interpolation"], tuple(p["mean"]), tuple(p["std"]))
+        prep = Preprocessing(p["resolution"], p["crop_pct"], p["interpolation"], tuple(p["mean"]), tuple(p["std"]),
+                             p.get("crop_mode", "center"), p.get("test_resolution"), p.get("test_crop_pct"))
     if naming == "keras":
         from effnet.arch.config import NAMED_CONFIGS
 
