@@ -94,12 +94,11 @@ def main(argv: list[str] | None = None) -> int:
 
     model = create_model("lite0", weights="lite0").eval()
     images = photos("lite0")
-    import effnet.arch.layers as layers
+    from effnet.arch import fastpath
 
-    layers.FOLD_BN_IN_EVAL = False  # the reference is the model with its BatchNorm layers run as such
-    with torch.inference_mode():
+    # the reference is the model with its BatchNorm layers run as such
+    with fastpath.disabled(model), torch.inference_mode():
         ref = torch.cat([model(images[i:i + args.batch]) for i in range(0, len(images), args.batch)])
-    layers.FOLD_BN_IN_EVAL = True
     print(f"{len(images)} samples ({len(PHOTOS)} skimage photos x 8 variants), real Lite0 weights\n")
     print("| path | top-1 agreement | agree / n | max abs logit diff |")
     print("|---|---:|---:|---:|")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-import effnet.arch.layers as layers
 from effnet import create_model
+from effnet.arch import fastpath
 from effnet.arch.layers import ConvBNAct
 
 
@@ -26,27 +26,26 @@ def _randomize_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return model
 
 
-def _unfused(model: torch.nn.Module, x: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> torch.Tensor:
-    with monkeypatch.context() as patch, torch.no_grad():
-        patch.setattr(layers, "FOLD_BN_IN_EVAL", False)
+def _unfused(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with fastpath.disabled(model), torch.no_grad():
         return model(x)
 
 
 @pytest.mark.parametrize("matmul_rows", [0, 10**9], ids=["1x1-as-conv", "1x1-as-matmul"])
 @pytest.mark.parametrize("name,padding,size", [("b0", "symmetric", 224), ("b0", "same", 231), ("lite0", "same", 200)])
-def test_folded_eval_matches_unfused(name, padding, size, matmul_rows, monkeypatch):
-    monkeypatch.setattr(layers, "MATMUL_MAX_ROWS", matmul_rows)
+def test_folded_eval_matches_unfused(name, padding, size, matmul_rows):
     model = _randomize_bn(create_model(name, padding=padding)).eval()
+    model.set_fast_eval(True, matmul_max_rows=matmul_rows)
     x = torch.randn(2, 3, size, size).contiguous(memory_format=torch.channels_last)  # used as is, no copy
     before = x.clone()
     with torch.no_grad():
         fast = model(x)
-    torch.testing.assert_close(fast, _unfused(model, x, monkeypatch), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(fast, _unfused(model, x), rtol=1e-4, atol=1e-4)
     assert torch.equal(x, before), "the fast path must never write into the caller's tensor"
     assert all(m._folded is not None for m in model.modules() if isinstance(m, ConvBNAct))
 
 
-def test_cache_follows_weight_changes(monkeypatch):
+def test_cache_follows_weight_changes():
     """An optimizer step, new BN statistics or load_state_dict must all be seen by the next eval call."""
     model = _randomize_bn(create_model("b0", width=0.25, depth=0.25, num_classes=5)).eval()
     x = torch.randn(2, 3, 64, 64)
@@ -60,13 +59,13 @@ def test_cache_follows_weight_changes(monkeypatch):
     with torch.no_grad():
         after_step = model(x)
     assert not torch.allclose(first, after_step, atol=1e-3)
-    torch.testing.assert_close(after_step, _unfused(model, x, monkeypatch), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(after_step, _unfused(model, x), rtol=1e-4, atol=1e-4)
 
     state = _randomize_bn(create_model("b0", width=0.25, depth=0.25, num_classes=5), seed=1).state_dict()
     model.load_state_dict(state)
     with torch.no_grad():
         loaded = model(x)
-    torch.testing.assert_close(loaded, _unfused(model, x, monkeypatch), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(loaded, _unfused(model, x), rtol=1e-4, atol=1e-4)
 
 
 def test_gradients_in_eval_mode_still_reach_batchnorm():

@@ -8,24 +8,24 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import effnet.arch.layers as layers
 from effnet import create_model
+from effnet.arch import fastpath, layers, memory
 from effnet.arch.flops import model_cost
 from perf_util import lively
 
 
 def test_swish_gradient_equals_autograd_silu():
     x = torch.randn(4, 8, 5, 5, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(layers._SwishFn.apply, (x,))
+    assert torch.autograd.gradcheck(memory.SwishFunction.apply, (x,))
     g = torch.randn_like(x)
-    (mine,) = torch.autograd.grad(layers.swish(x), x, g)
+    (mine,) = torch.autograd.grad(layers.Swish()(x), x, g)
     (plain,) = torch.autograd.grad(F.silu(x), x, g)
     torch.testing.assert_close(mine, plain, rtol=1e-12, atol=1e-12)
 
 
 def test_swish_saves_only_its_input():
     x = torch.randn(2, 3, 4, 4, requires_grad=True)
-    y = layers.swish(x * 1.0)
+    y = layers.Swish()(x * 1.0)
     assert isinstance(y.grad_fn, torch.autograd.function.BackwardCFunction)
     saved = y.grad_fn.saved_tensors
     assert len(saved) == 1 and saved[0].shape == x.shape
@@ -35,13 +35,13 @@ def test_squeeze_excite_gradients_equal_plain_autograd():
     se = layers.SqueezeExcite(6, 3).double()
     x = torch.randn(3, 6, 7, 5, dtype=torch.float64, requires_grad=True)
     weights = (se.reduce.weight.flatten(1), se.reduce.bias, se.expand.weight.flatten(1), se.expand.bias)
-    assert torch.autograd.gradcheck(lambda x, *w: layers._SqueezeExciteFn.apply(x, F.silu, *w), (x, *weights))
+    assert torch.autograd.gradcheck(lambda x, *w: memory.SqueezeExciteFunction.apply(x, F.silu, *w), (x, *weights))
     up = torch.randn(3, 6, 7, 5, dtype=torch.float64)
     params = [x, *se.parameters()]
     mine = torch.autograd.grad(se(x), params, up)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(layers, "MEMORY_EFFICIENT", False)
+    with memory.disabled(se):
         plain = torch.autograd.grad(se(x), params, up)
+    assert se.memory_efficient and se.act.memory_efficient  # restored
     for a, b in zip(mine, plain, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
@@ -59,12 +59,13 @@ def _tiny(**kw: object) -> torch.nn.Module:
     return create_model("b0", width=0.25, depth=0.34, num_classes=7, drop_connect=0.2, **kw).double()
 
 
-def test_model_gradients_equal_plain_autograd(monkeypatch):
+def test_model_gradients_equal_plain_autograd():
     model = _tiny()
     x, y = torch.randn(4, 3, 48, 48, dtype=torch.float64), torch.tensor([0, 3, 6, 1])
     fast = _train_step(copy.deepcopy(model), x, y)
-    monkeypatch.setattr(layers, "MEMORY_EFFICIENT", False)
-    plain = _train_step(copy.deepcopy(model), x, y)
+    plain_model = copy.deepcopy(model)
+    plain_model.set_memory_efficient(False)
+    plain = _train_step(plain_model, x, y)
     for name in plain:
         torch.testing.assert_close(fast[name], plain[name], rtol=1e-9, atol=1e-10, msg=name)
 
@@ -85,7 +86,7 @@ def test_checkpointing_same_gradients_and_running_stats_updated_once(mode, stage
                if n.endswith("running_mean"))
 
 
-def test_eval_outputs_and_names_unchanged(monkeypatch):
+def test_eval_outputs_and_names_unchanged():
     assert model_cost("b0") == (5288548, 385814752)
     torch.manual_seed(0)
     # lively: BN statistics that match the activations, so the logits are O(1), not ~1e-18
@@ -94,9 +95,7 @@ def test_eval_outputs_and_names_unchanged(monkeypatch):
     with torch.no_grad():
         fast = model(x)
     with_autograd = model(x.clone().requires_grad_())  # the memory-efficient Swish / SE functions run
-    with monkeypatch.context() as patch, torch.no_grad():
-        patch.setattr(layers, "MEMORY_EFFICIENT", False)
-        patch.setattr(layers, "FOLD_BN_IN_EVAL", False)
+    with memory.disabled(model), fastpath.disabled(model), torch.no_grad():
         plain = model(x)  # the reference: plain PyTorch ops, BatchNorm unfolded
     assert plain.abs().max() > 0.1
     torch.testing.assert_close(fast, plain, rtol=1e-10, atol=1e-10)
@@ -134,8 +133,8 @@ def test_checkpointing_modes_trade_memory_for_recompute():
         saved[mode] = _saved_bytes(model, x)
     assert saved["full"] < saved["selective"] < 0.6 * saved[False], saved
     model = create_model("b0", num_classes=10).train()
-    assert layers.early_stages(model) == [0, 1, 2]  # inputs at 1/2 and 1/4 of the image size
-    model.set_grad_checkpointing(True, stages=layers.early_stages(model))
+    assert memory.early_stages(model) == [0, 1, 2]  # inputs at 1/2 and 1/4 of the image size
+    model.set_grad_checkpointing(True, stages=memory.early_stages(model))
     early = _saved_bytes(model, x)
     assert saved["full"] < early < 0.6 * saved[False], (early, saved)  # 5 of 16 blocks hold most activations
     assert [b.grad_checkpointing for b in model.stages[3]] == [None] * 3

@@ -1,70 +1,42 @@
-"""The building blocks of EfficientNet: Swish, squeeze-and-excitation, DropConnect, MBConv.
+"""The building blocks of EfficientNet: Swish, SAME padding, conv-BN-act, squeeze-and-excitation, MBConv.
 
 Paper section 4: the baseline's main block is the mobile inverted bottleneck (MBConv) of
 MobileNetV2 with squeeze-and-excitation added, Swish activations, and stochastic depth
 ("drop connect") on the residual branch.
+
+The blocks compute exactly that. Two optional ways of computing it faster live in their own
+modules and are switched per model by attributes these blocks carry:
+:mod:`effnet.arch.fastpath` (eval without autograd: BatchNorm folded, 1x1 convs as matmuls,
+in-place SE and residual; ``fast_eval``) and :mod:`effnet.arch.memory` (training: autograd
+functions that keep less, activation checkpointing; ``memory_efficient``, ``grad_checkpointing``).
+Each is a one-line branch here, skipped under ``torch.jit.script`` and FX tracing.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator
-
 import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint
 from torch import nn
-from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
 
-from effnet.arch.config import STEM_STRIDE
+from effnet.arch import fastpath, memory
 from effnet.arch.scaling import BlockSpec
-
-#: Use the memory-efficient autograd functions below in training (switch off to compare with plain autograd).
-MEMORY_EFFICIENT = True
-#: Run convolutions on NHWC (channels_last) activations; values are unchanged, only the layout.
-CHANNELS_LAST = True
-#: In eval mode without autograd, run each conv with its BatchNorm folded in (weights cached).
-FOLD_BN_IN_EVAL = True
-#: ... and run a 1x1 conv as a matmul when N*H*W is at most this (measured crossover on CPU: above
-#: it oneDNN's conv is faster, below it the matmul is).
-MATMUL_MAX_ROWS = 3136
-
-
-def _memory_efficient(x: torch.Tensor) -> bool:
-    return MEMORY_EFFICIENT and x.requires_grad and torch.is_grad_enabled() and not torch.compiler.is_compiling()
-
-
-class _SwishFn(torch.autograd.Function):
-    """x * sigmoid(x) that saves only its input; the backward pass recomputes sigmoid(x)."""
-
-    @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return F.silu(x)
-
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
-        # ATen's fused kernel: one pass over the tensor. Spelling out sig * (1 + x * (1 - sig))
-        # took six passes and made a B0 training step about 1.5x slower on CPU.
-        return torch.ops.aten.silu_backward(grad, x)
-
-
-def swish(x: torch.Tensor) -> torch.Tensor:
-    """Memory-efficient Swish when gradients are needed (custom autograd), plain SiLU otherwise."""
-    return _SwishFn.apply(x) if _memory_efficient(x) else F.silu(x)
 
 
 class Swish(nn.SiLU):
-    """Swish whose autograd graph keeps only the input (no sigmoid or output copy).
+    """x * sigmoid(x). In training it keeps only its input for the backward pass (``memory_efficient``).
 
     Subclasses nn.SiLU so code that looks for SiLU still finds it; ``inplace`` is honoured
-    in inference, where nothing needs to be kept.
+    where nothing needs to be kept.
     """
 
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(inplace)
+        self.memory_efficient = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _memory_efficient(x):
-            return _SwishFn.apply(x)
+        if not torch.jit.is_scripting():  # TorchScript compiles neither the test nor the branch
+            if self.memory_efficient and memory.applies(x):
+                return memory.swish(x)
         return F.silu(x, inplace=self.inplace)
 
 
@@ -119,42 +91,12 @@ def make_conv(
     return nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False)
 
 
-def folded_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight and bias of one conv computing ``bn(conv(x))`` with BN's running statistics.
-
-    y = gamma * (conv(x) + b - mean) / sqrt(var + eps) + beta: scale each output channel's
-    weights by gamma / sqrt(var + eps) and move the rest into the bias. Computed in float64
-    (where the device has it) so the folded weights round once.
-    """
-    with torch.no_grad():
-        wide = torch.float64 if conv.weight.device.type != "mps" else torch.float32
-        scale = bn.weight.to(wide) / torch.sqrt(bn.running_var.to(wide) + bn.eps)
-        bias = conv.bias.to(wide) if conv.bias is not None else torch.zeros_like(bn.running_mean, dtype=wide)
-        weight = conv.weight.to(wide) * scale.view(-1, 1, 1, 1)
-        bias = (bias - bn.running_mean.to(wide)) * scale + bn.bias.to(wide)
-        return weight.to(conv.weight.dtype), bias.to(conv.weight.dtype)
-
-
-def _inference_fast_path(module: nn.Module) -> bool:
-    """Eval mode, no autograd, plain eager execution: in-place and folded rewrites are safe."""
-    return (
-        not module.training
-        and not torch.is_grad_enabled()
-        and not torch.jit.is_tracing()
-        and not torch.compiler.is_compiling()
-        and not torch.compiler.is_exporting()
-    )
-
-
 class ConvBNAct(nn.Sequential):
     """conv -> BatchNorm -> optional activation, named ``conv``, ``bn``, ``act``.
 
-    In eval mode under ``torch.no_grad()``/``inference_mode`` the BatchNorm is folded into the
-    conv: the folded weights are computed once and cached (one extra copy of the conv weights)
-    until any parameter or running statistic changes. That saves a full pass over every
-    activation; with the other eval rewrites below, B0 went from about 37 to 54-60 images/s at
-    batch 32 on a 2-core CPU. The ``bn`` module is then not called, so forward hooks on it do
-    not fire; set ``effnet.arch.layers.FOLD_BN_IN_EVAL = False`` to run it unfused.
+    ``channels_last``: activations run NHWC, oneDNN's native layout (depthwise convs, BN and Swish
+    about twice as fast); values are unchanged. Converting once at the stem is enough, later
+    layers find the layout already there.
     """
 
     def __init__(
@@ -174,56 +116,30 @@ class ConvBNAct(nn.Sequential):
         self.conv = make_conv(in_ch, out_ch, kernel, stride, groups, padding)
         self.bn = nn.BatchNorm2d(out_ch, eps=bn_eps, momentum=bn_momentum)
         self.act = make_activation(activation) if activation else nn.Identity()
-        self._folded: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
+        self.channels_last = True
+        self.fast_eval = True
+        self.matmul_max_rows = fastpath.MATMUL_MAX_ROWS
+        self._folded = None  # fastpath's cache of the BN-folded weights
 
     def train(self, mode: bool = True) -> ConvBNAct:
         self._folded = None  # training changes the weights; do not keep a stale copy around
         return super().train(mode)
 
-    def _folded_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        # Any in-place update (optimizer step, load_state_dict, BN statistics) bumps a tensor's
-        # version; .to()/.cuda() give new storage. Either invalidates the cached fold.
-        tensors = (self.conv.weight, self.conv.bias, self.bn.weight, self.bn.bias, self.bn.running_mean,
-                   self.bn.running_var)
-        key = tuple((t.data_ptr(), t._version) for t in tensors if t is not None) + (self.bn.eps,)
-        if self._folded is None or self._folded[0] != key:
-            weight, bias = folded_conv_bn(self.conv, self.bn)
-            if CHANNELS_LAST:
-                weight = weight.contiguous(memory_format=torch.channels_last)
-            self._folded = (key, weight, bias)
-        return self._folded[1], self._folded[2]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # NHWC is oneDNN's native layout: depthwise convs, BN and Swish run about twice as fast
-        # on it. Converting once at the stem is enough; later layers keep the layout (no-op check).
-        if CHANNELS_LAST and x.dim() == 4 and not x.is_contiguous(memory_format=torch.channels_last):
-            x = x.contiguous(memory_format=torch.channels_last)
-        folded = isinstance(self.bn, nn.Identity)  # BN already folded by optimize_for_inference
-        if FOLD_BN_IN_EVAL and (folded or isinstance(self.bn, nn.BatchNorm2d)) and _inference_fast_path(self):
-            weight, bias = (self.conv.weight, self.conv.bias) if folded else self._folded_weights()
-            if self._as_matmul(x):
-                # An NHWC tensor viewed as (N, H, W, C) is a plain row-major matrix: a 1x1 conv is
-                # one matmul on it, no copies. PyTorch sends small 1x1 convs (7x7 and 14x14 maps
-                # at batch 1) to a slow generic kernel; as matmuls B0's batch-1 latency drops ~15%.
-                out = F.linear(x.permute(0, 2, 3, 1), weight.flatten(1), bias).permute(0, 3, 1, 2)
-            else:
-                out = self.conv._conv_forward(x, weight, bias)
-            return self.act(out)
-        return super().forward(x)
-
-    def _as_matmul(self, x: torch.Tensor) -> bool:
-        conv = self.conv
-        return (conv.kernel_size == (1, 1) and conv.stride == (1, 1) and conv.groups == 1
-                and x.shape[0] * x.shape[2] * x.shape[3] <= MATMUL_MAX_ROWS
-                and x.is_contiguous(memory_format=torch.channels_last))
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)  # returns x itself when already NHWC
+        if not torch.jit.is_scripting():
+            if fastpath.folds(self):
+                return self.act(fastpath.conv_bn(self, x))
+        return self.act(self.bn(self.conv(x)))
 
 
 class SqueezeExcite(nn.Module):
     """Channel attention: pool -> 1x1 reduce + Swish -> 1x1 expand + sigmoid -> rescale.
 
     ``reduced`` is sized from the *block's input* channels (se_ratio * in), not the expanded ones.
-    ``forward(x, inplace=True)`` rescales ``x`` in place when no autograd is recording (MBConv
-    passes its depthwise conv's fresh output, which nothing else holds).
+    ``forward(x, inplace=True)`` lets the eval fast path rescale ``x`` in place (MBConv passes its
+    depthwise conv's fresh output, which nothing else holds).
     """
 
     def __init__(self, channels: int, reduced: int, activation: str = "swish") -> None:
@@ -231,63 +147,35 @@ class SqueezeExcite(nn.Module):
         self.reduce = nn.Conv2d(channels, reduced, 1)
         self.act = make_activation(activation)
         self.expand = nn.Conv2d(reduced, channels, 1)
+        self.fast_eval = True
+        self.memory_efficient = True
 
     def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
         # The 1x1 convs act on a 1x1 map: as matmuls (same weights, viewed 2-D) they skip
-        # PyTorch's slow generic conv path, 3 ms of a 25 ms batch-1 forward on CPU.
-        weights = (self.reduce.weight.flatten(1), self.reduce.bias, self.expand.weight.flatten(1), self.expand.bias)
-        if _memory_efficient(x):
-            return _SqueezeExciteFn.apply(x, self.act, *weights)
-        pooled = x.mean((2, 3))
-        scale = F.linear(self.act(F.linear(pooled, weights[0], weights[1])), weights[2], weights[3])[:, :, None, None]
-        if inplace and _inference_fast_path(self):
-            return x.mul_(scale.sigmoid())
-        return x * scale.sigmoid()
+        # PyTorch's slow generic conv path.
+        w1, b1 = self.reduce.weight.flatten(1), self.reduce.bias
+        w2, b2 = self.expand.weight.flatten(1), self.expand.bias
+        if not torch.jit.is_scripting():
+            if self.memory_efficient and memory.applies(x):
+                return memory.squeeze_excite(x, self.act, w1, b1, w2, b2)
+        gate = torch.sigmoid(F.linear(self.act(F.linear(x.mean((2, 3)), w1, b1)), w2, b2))[:, :, None, None]
+        if not torch.jit.is_scripting():
+            if inplace and fastpath.applies(self):
+                return x.mul_(gate)
+        return x * gate
 
 
-class _SqueezeExciteFn(torch.autograd.Function):
-    """The whole SE rescale ``x * sigmoid(mlp(mean(x)))`` with one fused gradient for ``x``.
-
-    ``x`` gets gradient along two paths, the rescale and the pooled mean. Plain autograd computes
-    them as separate full-size tensors (grad * gate, then the mean's broadcast grad / HW) and adds
-    them: three passes over the block's largest tensor. Here the tiny MLP's backward runs first
-    (recomputed from the saved pooled vector) and one ``addcmul`` writes the sum. Saves only
-    ``x``, the pooled vector and the weights.
-    """
-
-    @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, act: nn.Module, *weights: torch.Tensor
-                ) -> torch.Tensor:
-        pooled = x.mean((2, 3))
-        hidden = F.linear(pooled, weights[0], weights[1])
-        gate = torch.sigmoid(F.linear(act(hidden), weights[2], weights[3]))
-        ctx.act, ctx.compute_dtype = act, hidden.dtype  # under autocast the matmuls ran in bf16/fp16
-        ctx.save_for_backward(x, pooled, *weights)
-        return x * gate[:, :, None, None]
-
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x, *small = ctx.saved_tensors
-        with torch.enable_grad():
-            leaves = [t.detach().requires_grad_(True) for t in small]
-            pooled, w1, b1, w2, b2 = (t.to(ctx.compute_dtype) for t in leaves)
-            gate = torch.sigmoid(F.linear(ctx.act(F.linear(pooled, w1, b1)), w2, b2))
-        grad_gate = (grad * x).sum((2, 3))
-        grad_pooled, *grad_weights = torch.autograd.grad(gate, leaves, grad_gate.to(gate.dtype))
-        per_pixel = (grad_pooled / (x.shape[2] * x.shape[3]))[:, :, None, None].to(grad.dtype)
-        grad_x = torch.addcmul(per_pixel, grad, gate.detach()[:, :, None, None].to(grad.dtype))
-        return grad_x, None, *grad_weights
-
-
+@torch.fx.wrap
 def drop_connect(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
     """Per-sample stochastic depth: zero a sample's whole branch with probability ``rate``.
 
     Kept samples are scaled by 1 / (1 - rate) so the expectation is unchanged; identity at eval.
+    A leaf of FX graphs (its mask's shape depends on the batch size), as torchvision's stochastic_depth.
     """
     if not training or rate == 0.0:
         return x
     keep = 1.0 - rate
-    mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device)
+    mask = torch.empty([x.shape[0]] + [1] * (x.dim() - 1), dtype=x.dtype, device=x.device)
     return x * mask.bernoulli_(keep).div_(keep)
 
 
@@ -301,89 +189,6 @@ class DropConnect(nn.Module):
 
     def extra_repr(self) -> str:
         return f"rate={self.rate:.4f}"
-
-
-@contextlib.contextmanager
-def _frozen_bn_stats(module: nn.Module) -> Iterator[None]:
-    """BatchNorm layers of ``module`` normalise with batch statistics but leave running ones unchanged."""
-    bns = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
-    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in bns]
-    for m in bns:
-        m.momentum = 0.0
-    try:
-        yield
-    finally:
-        for m, (momentum, tracked) in zip(bns, saved, strict=True):
-            m.momentum = momentum
-            m.num_batches_tracked.copy_(tracked)
-
-
-#: Ops whose outputs selective checkpointing keeps: the convolutions, the costly part to recompute.
-_CONV_OPS = frozenset({torch.ops.aten.convolution.default, torch.ops.aten.mkldnn_convolution.default,
-                       torch.ops.aten.cudnn_convolution.default})
-CHECKPOINT_MODES = ("full", "selective")
-
-
-def _keep_conv_outputs(ctx: object, op: object, *args: object, **kwargs: object) -> CheckpointPolicy:
-    return CheckpointPolicy.MUST_SAVE if op in _CONV_OPS else CheckpointPolicy.PREFER_RECOMPUTE
-
-
-def set_grad_checkpointing(
-    model: nn.Module, enable: bool | str = True, stages: Iterable[int] | None = None
-) -> None:
-    """Activation checkpointing for the MBConv blocks of ``model`` (training memory for compute).
-
-    ``"full"`` (what ``True`` means) keeps only each block's input and recomputes the whole
-    block in the backward pass. ``"selective"`` also keeps the conv outputs and recomputes only
-    the element-wise work (BatchNorm, Swish, SE), so no convolution runs twice; it keeps about
-    3x more than full (and 3x less than no checkpointing). On a 2-core CPU, B0 batch 32, full
-    was leaner (1420 vs 1840 MB) and selective faster (8.4 vs 7.8 images/s); see docs/benchmarks.md.
-    ``False`` switches checkpointing off.
-
-    ``stages`` limits it to those indices of ``model.stages`` (paper stages 2-8 are 0-6); the
-    early, high-resolution stages hold most of the activations (see :func:`early_stages`), so
-    checkpointing only them buys most of the memory for little recomputation.
-    """
-    mode = "full" if enable is True else enable or None
-    if mode is not None and mode not in CHECKPOINT_MODES:
-        raise ValueError(f"grad checkpointing must be True, False or one of {CHECKPOINT_MODES}, got {enable!r}")
-    if stages is None:
-        scope = [model]
-    else:
-        all_stages = getattr(model, "stages", None)
-        if all_stages is None:
-            raise ValueError("stages= needs a model with .stages (an effnet EfficientNet)")
-        stages = sorted(set(stages))
-        bad = [i for i in stages if not 0 <= i < len(all_stages)]
-        if bad:
-            raise ValueError(f"stage indices {bad} out of range: this model has stages 0..{len(all_stages) - 1}")
-        scope = [all_stages[i] for i in stages]
-    for part in scope:
-        for m in part.modules():
-            if isinstance(m, MBConv):
-                m.grad_checkpointing = mode
-
-
-def early_stages(model: nn.Module, max_stride: int = 4) -> list[int]:
-    """Indices of ``model.stages`` whose input is at most ``max_stride`` times smaller than the image.
-
-    For B0 with the default 4 these are stages 0-2 (112x112 and 56x56 inputs at 224 px): about 55%
-    of the activations a training step keeps, in 5 of the 16 blocks.
-    """
-    stride, out = STEM_STRIDE, []
-    for i, stage in enumerate(model.stages):
-        if stride <= max_stride:
-            out.append(i)
-        stride *= stage[0].dw.conv.stride[0]
-    return out
-
-
-@contextlib.contextmanager
-def _recompute_context(module: nn.Module, selective: contextlib.AbstractContextManager | None) -> Iterator[None]:
-    # BN statistics are frozen *outside* the selective-recompute mode: the bookkeeping it does
-    # (cloning the step counter) must not be mistaken for an op of the block being replayed.
-    with _frozen_bn_stats(module), (selective or contextlib.nullcontext()):
-        yield
 
 
 class MBConv(nn.Module):
@@ -409,33 +214,25 @@ class MBConv(nn.Module):
         self.project = ConvBNAct(hidden, spec.out_channels, 1, activation=None, **bn)
         self.has_shortcut = spec.has_shortcut
         self.drop_connect = DropConnect(spec.drop_connect) if spec.has_shortcut else nn.Identity()
-        self.grad_checkpointing: str | None = None  # None, "selective" or "full"
+        self.fast_eval = True
+        self.grad_checkpointing = None  # None, "full" or "selective" (effnet.arch.memory)
 
-    def _checkpoint_contexts(self) -> tuple[contextlib.AbstractContextManager, contextlib.AbstractContextManager]:
-        if self.grad_checkpointing == "selective":
-            forward, recompute = create_selective_checkpoint_contexts(_keep_conv_outputs)
-            return forward, _recompute_context(self, recompute)
-        return contextlib.nullcontext(), _recompute_context(self, None)
-
-    def _branch(self, x: torch.Tensor) -> torch.Tensor:
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.dw(self.expand(x))
-        if isinstance(self.se, SqueezeExcite):
+        if hasattr(self.se, "reduce"):  # SqueezeExcite (TorchScript's isinstance misses renamed copies)
             hidden = self.se(hidden, inplace=True)  # hidden is the depthwise conv's own output
         return self.project(hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
-            # Keep the block input (and, when selective, the conv outputs); the rest of the branch
-            # is recomputed in the backward pass with BN momentum 0, so running statistics are
-            # updated only once.
-            out = torch.utils.checkpoint.checkpoint(
-                self._branch, x, use_reentrant=False, context_fn=self._checkpoint_contexts,
-                respect_saved_tensors_hooks=True,  # e.g. torch.autograd.graph.save_on_cpu sees them too
-            )
-        else:
-            out = self._branch(x)
-        if self.has_shortcut:
-            if _inference_fast_path(self):
+        if not torch.jit.is_scripting():
+            if memory.checkpoints(self):  # keep only x, recompute the branch in the backward pass
+                return self.add_shortcut(memory.checkpointed(self, self.branch, x), x)
+        return self.add_shortcut(self.branch(x), x)
+
+    def add_shortcut(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if not self.has_shortcut:
+            return out
+        if not torch.jit.is_scripting():
+            if fastpath.applies(self):
                 return out.add_(x)  # out is the project conv's fresh output
-            out = self.drop_connect(out) + x
-        return out
+        return self.drop_connect(out) + x

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from effnet.arch import fastpath, memory
 from effnet.arch.backbone import FeatureInfo, take_indices
 from effnet.arch.config import STEM_STRIDE, ModelConfig, get_config
 from effnet.arch.layers import ConvBNAct, MBConv
@@ -29,6 +30,20 @@ from effnet.arch.scaling import (
     scaled_config,
     stem_channels,
 )
+
+
+@torch.fx.wrap  # a leaf of FX graphs: its checks are Python control flow on the input's shape
+def check_image_batch(x: torch.Tensor, in_chans: int) -> None:
+    """Refuse anything but an (N, in_chans, H, W) batch, in one line naming the fix (skipped while traced or compiled)."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting():
+        return
+    if x.dim() != 4 or x.shape[1] != in_chans:
+        raise ValueError(
+            f"expected an image batch of shape (N, {in_chans}, H, W), got {tuple(x.shape)}; "
+            f"convert the images to {in_chans} channels or build the model with "
+            f"in_chans={x.shape[1] if x.dim() == 4 else '...'}"
+        )
+
 
 #: Global pooling types (timm's names): average, max, or none ('' keeps the map, no flatten).
 GLOBAL_POOLS = ("avg", "max", "")
@@ -152,11 +167,20 @@ class EfficientNet(nn.Module):
         """Recompute MBConv activations in the backward pass: ``"full"`` (= True) or ``"selective"``,
         in every stage or only in ``stages`` (indices of ``self.stages``).
 
-        See :func:`effnet.arch.layers.set_grad_checkpointing` for what each keeps.
+        See :func:`effnet.arch.memory.set_grad_checkpointing` for what each keeps.
         """
-        from effnet.arch.layers import set_grad_checkpointing
+        memory.set_grad_checkpointing(self, enable, stages)
 
-        set_grad_checkpointing(self, enable, stages)
+    @torch.jit.ignore
+    def set_memory_efficient(self, enable: bool = True) -> None:
+        """Train with effnet's memory-efficient Swish / SE autograd functions (default) or plain autograd ops."""
+        memory.set_memory_efficient(self, enable)
+
+    @torch.jit.ignore
+    def set_fast_eval(self, enable: bool = True, matmul_max_rows: int | None = None) -> None:
+        """The eval fast path (BatchNorm folded, small 1x1 convs as matmuls, in-place SE and residual):
+        on by default in eval mode without autograd; see :mod:`effnet.arch.fastpath`."""
+        fastpath.set_fast_eval(self, enable, matmul_max_rows)
 
     @torch.jit.ignore
     def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
@@ -188,17 +212,12 @@ class EfficientNet(nn.Module):
         self.classifier = self._make_classifier(num_classes).to(device)
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if x.dim() != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(
-                f"expected an image batch of shape (N, {self.in_chans}, H, W), got {tuple(x.shape)}; "
-                f"convert the images to {self.in_chans} channels or build the model with "
-                f"in_chans={x.shape[1] if x.dim() == 4 else '...'}"
-            )
+        check_image_batch(x, self.in_chans)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last feature map (after the head conv), before pooling."""
-        if not torch.jit.is_tracing() and not torch.compiler.is_compiling():
-            self._check_input(x)
+        if not torch.jit.is_scripting():
+            check_image_batch(x, self.in_chans)
         return self.head(self.stages(self.stem(x)))
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

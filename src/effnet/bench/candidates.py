@@ -26,14 +26,15 @@ TRAIN_BACKENDS = {
     "channels_last": "NHWC input, fp32",
     "bf16": "NHWC, bf16 autocast (as `effnet train --amp bf16`)",
     "checkpoint": "NHWC, fp32, per-block activation checkpointing (whole blocks recomputed)",
-    "checkpoint_early": "NHWC, fp32, full checkpointing of the high-resolution stages only (effnet.arch.layers.early_stages)",
+    "checkpoint_early": "NHWC, fp32, full checkpointing of the high-resolution stages only (effnet.arch.memory.early_stages)",
     "checkpoint_selective": "NHWC, fp32, selective checkpointing (conv outputs kept, the rest recomputed)",
     "bf16_checkpoint": "NHWC, bf16 autocast and per-block checkpointing",
     "plain_autograd": "NHWC, fp32, effnet's memory-efficient Swish/SE switched off (effnet only)",
     "compile": "NHWC, torch.compile",
 }
 BACKENDS = {
-    "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime", "onnxruntime_int8"),
+    "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime", "onnxruntime_int8", "executorch",
+              "executorch_int8"),
     "train": tuple(TRAIN_BACKENDS),
 }
 REFERENCES = ("torchvision", "timm")
@@ -48,6 +49,7 @@ class Candidate:
     step1: Callable[[], Any] | None
     gflops_per_image: float
     bf16: bool = False
+    run: Callable[[torch.Tensor], Any] | None = None  # the inference path itself (for accuracy)
 
     @property
     def key(self) -> str:
@@ -90,14 +92,19 @@ def build_model(impl: str, name: str, num_classes: int) -> nn.Module:
     raise ValueError(f"unknown implementation {impl!r}")
 
 
-def _infer_runner(impl: str, backend: str, model: nn.Module) -> tuple[Callable[[torch.Tensor], Any], bool]:
-    """(function of an fp32 NCHW batch, runs in bf16) for one inference backend."""
+def _infer_runner(
+    impl: str, backend: str, model: nn.Module, calibration: torch.Tensor | None = None
+) -> tuple[Callable[[torch.Tensor], Any], bool]:
+    """(function of an fp32 NCHW batch, runs in bf16) for one inference backend; int8 calibrates on
+    ``calibration`` (preprocessed real images), else on the bundled photos."""
     from effnet.deploy.inference import optimize_for_inference
 
     if backend == "eager":
         return model, False
     if backend in ("onnxruntime", "onnxruntime_int8"):
-        return _onnx_runner(impl, model, int8=backend == "onnxruntime_int8"), False
+        return _onnx_runner(impl, model, backend == "onnxruntime_int8", calibration), False
+    if backend in ("executorch", "executorch_int8"):
+        return _executorch_runner(impl, model, backend == "executorch_int8", calibration), False
     bf16 = backend == "bf16"
     # References get the same generic rewrites minus BN folding, which is effnet's own.
     fast = optimize_for_inference(model, fold_bn=impl == "effnet", dtype=torch.bfloat16 if bf16 else None,
@@ -105,7 +112,32 @@ def _infer_runner(impl: str, backend: str, model: nn.Module) -> tuple[Callable[[
     return fast, bf16
 
 
-def onnx_file(impl: str, model: nn.Module, int8: bool = False) -> Path:
+def _resolution(impl: str, model: nn.Module) -> int:
+    return model.config.resolution if impl == "effnet" else 224
+
+
+def _calibration(impl: str, model: nn.Module, calibration: torch.Tensor | None) -> torch.Tensor:
+    if calibration is not None:
+        return calibration
+    from effnet.data.transforms import eval_transform
+    from effnet.deploy.quantize import calibration_photos
+
+    return calibration_photos(eval_transform(resolution=_resolution(impl, model)))
+
+
+def _executorch_runner(
+    impl: str, model: nn.Module, int8: bool, calibration: torch.Tensor | None
+) -> Callable[[torch.Tensor], Any]:
+    """A batch-1 ExecuTorch program (XNNPACK) run in ExecuTorch's runtime; larger batches are batch-1 calls."""
+    from effnet.deploy.executorch import executorch_runner, export_executorch
+
+    path = Path(tempfile.mkdtemp(prefix="effnet-bench-")) / f"{impl}.pte"
+    export_executorch(model, path, int8_images=_calibration(impl, model, calibration) if int8 else None,
+                      input_size=_resolution(impl, model))
+    return executorch_runner(path)
+
+
+def onnx_file(impl: str, model: nn.Module, int8: bool = False, calibration: torch.Tensor | None = None) -> Path:
     """``model`` exported to ONNX in a temporary folder (effnet with its own exporter), optionally int8."""
     path = Path(tempfile.mkdtemp(prefix="effnet-bench-")) / f"{impl}.onnx"
     if impl == "effnet":
@@ -119,20 +151,19 @@ def onnx_file(impl: str, model: nn.Module, int8: bool = False) -> Path:
             program = torch.onnx.export(model, (example,), dynamo=True, opset_version=18,
                                         dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},))
         program.save(str(path))
-    if int8:  # calibrated on real photos; speed only (agreement: benchmarks/agreement.py, real weights)
-        from effnet.data.transforms import eval_transform
-        from effnet.deploy.quantize import calibration_photos, quantize_onnx_int8
+    if int8:  # calibrated on real images (`effnet bench --accuracy DATA`: held-out accuracy and agreement)
+        from effnet.deploy.quantize import quantize_onnx_int8
 
-        res = model.config.resolution if impl == "effnet" else 224
-        photos = calibration_photos(eval_transform(resolution=res))
-        path = quantize_onnx_int8(path, path.with_suffix(".int8.onnx"), photos).path
+        path = quantize_onnx_int8(path, path.with_suffix(".int8.onnx"), _calibration(impl, model, calibration)).path
     return path
 
 
-def _onnx_runner(impl: str, model: nn.Module, int8: bool = False) -> Callable[[torch.Tensor], Any]:
+def _onnx_runner(
+    impl: str, model: nn.Module, int8: bool = False, calibration: torch.Tensor | None = None
+) -> Callable[[torch.Tensor], Any]:
     from effnet.deploy.export import onnx_session
 
-    session = onnx_session(onnx_file(impl, model, int8))
+    session = onnx_session(onnx_file(impl, model, int8, calibration))
     name = session.get_inputs()[0].name
     return lambda x: session.run(None, {name: x.numpy()})[0]
 
@@ -148,7 +179,7 @@ def _train_step(impl: str, backend: str, model: nn.Module, x: torch.Tensor) -> t
         if not hasattr(model, "set_grad_checkpointing"):
             raise ValueError(f"{impl} has no per-stage activation checkpointing")
         if backend == "checkpoint_early":
-            from effnet.arch.layers import early_stages
+            from effnet.arch.memory import early_stages
 
             model.set_grad_checkpointing(True, stages=early_stages(model))
         else:
@@ -161,26 +192,27 @@ def _train_step(impl: str, backend: str, model: nn.Module, x: torch.Tensor) -> t
     bf16 = backend in ("bf16", "bf16_checkpoint")
     memory_efficient = backend != "plain_autograd"
 
-    def step() -> None:
-        import effnet.arch.layers as layers
+    if not memory_efficient:
+        model.set_memory_efficient(False)  # this model is the candidate's own (a fresh one per candidate)
 
-        saved, layers.MEMORY_EFFICIENT = layers.MEMORY_EFFICIENT, memory_efficient and layers.MEMORY_EFFICIENT
-        try:
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                loss = F.cross_entropy(forward(x), y)
-            loss.backward()
-            opt.step()
-        finally:
-            layers.MEMORY_EFFICIENT = saved
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(forward(x), y)
+        loss.backward()
+        opt.step()
 
     return step, bf16
 
 
 def build_candidates(
-    cfg: Any, log: Callable[[str], None], only: tuple[str, str] | None = None  # noqa: ANN401
+    cfg: Any, log: Callable[[str], None], only: tuple[str, str] | None = None,  # noqa: ANN401
+    calibration: torch.Tensor | None = None,
 ) -> tuple[list[Candidate], dict[str, str]]:
-    """Every (implementation, backend) of ``cfg`` that can run here (or just ``only``); the rest with the reason."""
+    """Every (implementation, backend) of ``cfg`` that can run here (or just ``only``); the rest with the reason.
+
+    effnet gets the weights ``cfg.weights`` when set (real weights, for accuracy), else random weights
+    with calibrated BatchNorm statistics, as the references always do. int8 calibrates on ``calibration``."""
     from effnet.arch.config import get_config
     from effnet.arch.flops import model_cost
 
@@ -197,10 +229,15 @@ def build_candidates(
             log(f"building {impl}/{backend} ...")
             torch.manual_seed(0)
             try:
-                model = calibrate_bn(build_model(impl, cfg.model, cfg.num_classes), resolution)
+                if impl == "effnet" and getattr(cfg, "weights", None):
+                    from effnet.arch.model import create_model
+
+                    model = create_model(cfg.model, weights=cfg.weights).eval()
+                else:
+                    model = calibrate_bn(build_model(impl, cfg.model, cfg.num_classes), resolution)
                 if cfg.mode == "infer":
-                    run, bf16 = _infer_runner(impl, backend, model)
-                    cands.append(Candidate(impl, backend, _no_grad(run, x), _no_grad(run, x1), gflops, bf16))
+                    run, bf16 = _infer_runner(impl, backend, model, calibration)
+                    cands.append(Candidate(impl, backend, _no_grad(run, x), _no_grad(run, x1), gflops, bf16, run))
                 else:
                     step, bf16 = _train_step(impl, backend, model, x)
                     cands.append(Candidate(impl, backend, step, None, gflops, bf16))

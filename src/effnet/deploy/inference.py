@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from effnet.arch.layers import folded_conv_bn
+from effnet.arch.fastpath import folded_conv_bn
 
 
 def bf16_supported() -> bool:
