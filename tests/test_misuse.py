@@ -218,21 +218,13 @@ def digits_and_a_file_named_out(t: Path) -> None:
 
 def bomb_and_photo(t: Path) -> None:
     """A 20000x20000 PNG of about 50 KB beside a real photo."""
-    import struct
-    import zlib
-
     from PIL import Image
     from skimage import data
 
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    from _images import bomb_png
 
     (t / "imgs").mkdir()
-    packer = zlib.compressobj(9)
-    idat = b"".join(packer.compress(b"\x00" * 2501) for _ in range(20000)) + packer.flush()
-    header = struct.pack(">IIBBBBB", 20000, 20000, 1, 0, 0, 0, 0)
-    (t / "imgs" / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
-                                         + chunk(b"IEND", b""))
+    bomb_png(t / "imgs" / "bomb.png")
     Image.fromarray(data.coffee()).save(t / "imgs" / "coffee.jpg")
 
 

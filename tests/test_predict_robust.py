@@ -2,34 +2,20 @@
 exit 1), the pixel limit is adjustable, an empty folder and a non-run folder are named, Ctrl-C is one line."""
 
 import os
-import struct
 import subprocess
 import sys
-import zlib
 
 import pytest
 from PIL import Image
 from skimage import data
 
+from _images import bomb_png
 from effnet.cli import main
 from effnet.deploy.predict import MAX_PIXELS, load_image_limited
 
 
-def _bomb_png(path, side=20000):
-    """A valid 1-bit PNG of side x side pixels that compresses to about 50 KB (400 MB once decoded as RGB)."""
-    def chunk(kind, payload):
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    packer = zlib.compressobj(9)
-    row = b"\x00" * (1 + side // 8)  # filter byte + the row's bits
-    idat = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
-    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
-    return path
-
-
 def test_a_decompression_bomb_is_skipped_and_the_rest_classified(tmp_path, capsys):
-    bomb = _bomb_png(tmp_path / "a_bomb.png")
+    bomb = bomb_png(tmp_path / "a_bomb.png")
     assert bomb.stat().st_size < 100_000
     Image.fromarray(data.coffee()).save(tmp_path / "b_coffee.jpg")
     assert main(["predict", str(tmp_path), "--weights", "lite0", "--top", "1"]) == 1
