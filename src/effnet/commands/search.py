@@ -1,4 +1,6 @@
-"""`effnet search DATA`: grid-search alpha, beta, gamma (paper step 1), or run the single-vs-compound study."""
+"""`effnet search DATA`: grid-search alpha, beta, gamma (paper step 1), or run the single-vs-compound study.
+
+Also the options every search command shares (DATA and its proxy subset, the training recipe, the engine)."""
 
 from __future__ import annotations
 
@@ -16,19 +18,13 @@ DEMO_PRESET = dict(resolution=32, width=0.5, depth=0.5, bn_momentum=0.1, epochs=
                    optimizer="adamw", augment="none", flip=False, crop_scale=(0.7, 1.0), threads=1)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "search",
-        help="grid-search compound-scaling coefficients on DATA, or run the single-vs-compound study",
-        description="Paper step 1: train the baseline scaled by phi=1 for every (alpha, beta, gamma) >= 1 with "
-        "alpha*beta^2*gamma^2 ~= FACTOR and rank them by held-out top-1. Results are saved as they come; "
-        "rerunning with the same options resumes.",
-    )
-    p.add_argument("data", nargs="?", help="image folder (train/ and val/, or class folders); or use --data demo")
+def add_training_options(p: argparse.ArgumentParser, default_resolution: str) -> None:
+    """DATA, the proxy task and the training recipe: the options `effnet search` and `effnet nas` share."""
+    p.add_argument("data", nargs="?", help="image folder (train/ and val/ or test/, or class folders); or --data demo")
     p.add_argument("--data", dest="data_opt", metavar="DATA", help="same as the positional DATA ('demo': digits)")
-    p.add_argument("--out", default=None, help="results folder (default runs/search or runs/study)")
-    p.add_argument("--model", default="b0", help="baseline: a model name or config .json (default b0)")
-    p.add_argument("--resolution", type=int, help="baseline resolution (default: the model's; demo: 32)")
+    p.add_argument("--out", default=None, help="results folder (default runs/COMMAND)")
+    p.add_argument("--model", default=None, help="baseline: a model name or config .json (default b0)")
+    p.add_argument("--resolution", type=int, help=f"training resolution (default: {default_resolution})")
     p.add_argument("--base-width", type=float, help="baseline width multiplier (default: the model's; demo 0.5)")
     p.add_argument("--base-depth", type=float, help="baseline depth multiplier (default: the model's; demo 0.5)")
     p.add_argument("--bn-momentum", type=float,
@@ -39,11 +35,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, help="learning rate (default: the engine's rule)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-fraction", type=float, help="held-out fraction when DATA has no val/ folder")
+    p.add_argument("--train-subset", type=int, metavar="N", help="train on N images of DATA/train (class-balanced) "
+                   "and score on --val-subset others held out of it: DATA's val/test split stays unseen")
+    p.add_argument("--val-subset", type=int, default=1000, metavar="N", help="held-out images with --train-subset "
+                   "(default 1000)")
     p.add_argument("--optimizer", help="training optimizer (default: the engine's; demo adamw)")
     p.add_argument("--augment", choices=["randaugment", "autoaugment", "none"], help="augmentation (demo: none)")
     p.add_argument("--no-flip", action="store_true", help="no horizontal flips (always off for the demo digits)")
-    p.add_argument("--threads", type=int, help="torch threads for training (default: torch's; demo 1)")
-    p.add_argument("--workers", type=int, default=0, help="data-loading workers")
+    p.add_argument("--crop-scale", type=float, metavar="MIN", help="random-resized-crop area range MIN..1 (default: "
+                   "the engine's 0.08; demo 0.7)")
+    p.add_argument("--threads", type=int, help="torch threads per worker (default: torch's; demo 1)")
+    p.add_argument("--loader-workers", type=int, default=0, help="data-loading processes per worker (default 0)")
+
+
+def add_engine_options(p: argparse.ArgumentParser, default_study: str) -> None:
+    """The Optuna engine's options (see effnet.search.engine)."""
+    p.add_argument("--workers", type=int, default=1, help="local worker processes sharing the study (default 1)")
+    p.add_argument("--storage", metavar="URL", help="study storage: a database URL Optuna accepts (postgresql://..., "
+                   "mysql://..., sqlite:///FILE) or journal:///PATH on a shared file system (default: OUT/study.db)")
+    names = ["--study-name"] if default_study != "nas" else ["--study", "--study-name"]
+    p.add_argument(*names, dest="study_name", metavar="NAME", help=f"study to create or join (default {default_study})")
+    p.add_argument("--heartbeat", type=int, default=20, metavar="S", help="seconds between a running trial's "
+                   "heartbeats; a trial silent for 2x this is retried (default 20)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "search",
+        help="grid-search compound-scaling coefficients on DATA, or run the single-vs-compound study",
+        description="Paper step 1: train the baseline scaled by phi=1 for every (alpha, beta, gamma) >= 1 with "
+        "alpha*beta^2*gamma^2 ~= FACTOR and rank them by held-out top-1, on an Optuna study (a grid sampler). "
+        "Results are saved as they come; rerunning with the same options resumes.",
+    )
+    add_training_options(p, default_resolution="the model's; demo 32")
     p.add_argument("--factor", type=float, default=2.0, help="target alpha*beta^2*gamma^2 (default 2)")
     p.add_argument("--tolerance", type=float, default=0.05, help="relative tolerance on the factor (default 0.05)")
     p.add_argument("--step", type=positive_float, help="grid step of each coefficient (default 0.05; demo 0.2)")
@@ -55,57 +79,70 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=ALPHA, help="study: compound depth coefficient")
     p.add_argument("--beta", type=float, default=BETA, help="study: compound width coefficient")
     p.add_argument("--gamma", type=float, default=GAMMA, help="study: compound resolution coefficient")
+    add_engine_options(p, default_study="search")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from effnet.search.grid import Coefficients, SearchSettings
+def settings_from_args(args: argparse.Namespace, default_out: str) -> tuple[object, Path, bool]:
+    """(SearchSettings, results folder, demo?) from the shared options; the demo preset fills what is not given."""
+    from effnet.search.grid import SearchSettings
+    from effnet.search.proxy import proxy_data
 
     data = _data(args)
     demo = data == "demo"
+    out = Path(args.out or default_out)
     preset = DEMO_PRESET if demo else {}
     options = dict(optimizer=args.optimizer or preset.get("optimizer"), augment=args.augment or preset.get("augment"),
                    threads=args.threads or preset.get("threads"))
     if args.no_flip or demo:
         options["flip"] = False
-    if demo:
-        options["crop_scale"] = preset["crop_scale"]
+    if args.crop_scale is not None or demo:
+        options["crop_scale"] = (args.crop_scale, 1.0) if args.crop_scale is not None else preset["crop_scale"]
     settings = SearchSettings(
-        data=data, model=args.model, resolution=args.resolution or preset.get("resolution"),
+        data=proxy_data(data, out, args.train_subset, args.val_subset, args.seed), model=args.model or "b0",
+        resolution=args.resolution or preset.get("resolution"),
         width=args.base_width or preset.get("width"), depth=args.base_depth or preset.get("depth"),
         bn_momentum=args.bn_momentum or preset.get("bn_momentum"),
         epochs=args.epochs or preset.get("epochs", 1), max_steps=args.max_steps, batch_size=args.batch_size or 32,
-        lr=args.lr or preset.get("lr"), seed=args.seed, val_fraction=args.val_fraction, workers=args.workers,
+        lr=args.lr or preset.get("lr"), seed=args.seed, val_fraction=args.val_fraction, workers=args.loader_workers,
         train_options={k: v for k, v in options.items() if v is not None},
     )
     if demo:
         print(f"--data demo preset (any option given overrides it): baseline {settings.model} at {settings.resolution}px,"
               f" width {settings.width:g}, depth {settings.depth:g}; {settings.epochs} epochs per candidate")
+    return settings, out, demo
+
+
+def run(args: argparse.Namespace) -> int:
+    from effnet.search.grid import Coefficients, EngineOptions
+
+    settings, out, demo = settings_from_args(args, "runs/study" if args.study else "runs/search")
+    options = EngineOptions(storage=args.storage, study_name=args.study_name, workers=args.workers,
+                            heartbeat_s=args.heartbeat)
     if args.study:
         from effnet.search.study import run_study, study_table
 
-        out = Path(args.out or "runs/study")
-        records, plot = run_study(settings, out, args.levels, Coefficients(args.alpha, args.beta, args.gamma))
+        records, plot = run_study(settings, out, args.levels, Coefficients(args.alpha, args.beta, args.gamma),
+                                  options=options)
         print()
         print(study_table(records))
-        print(f"\nplot: {plot}\nresults: {out / 'study.jsonl'}")
+        print(f"\nplot: {plot}")
         return 0
-    return _search(args, settings, step=args.step or preset.get("step", 0.05))
+    return _search(args, settings, out, options, step=args.step or (DEMO_PRESET["step"] if demo else 0.05))
 
 
-def _search(args: argparse.Namespace, settings: object, step: float) -> int:
+def _search(args: argparse.Namespace, settings: object, out: Path, options: object, step: float) -> int:
     from effnet.search.grid import coefficient_grid, family, family_table, run_search, save_family, search_table, spread
 
-    out = Path(args.out or "runs/search")
     grid = coefficient_grid(args.factor, args.tolerance, step, args.max_coefficient)
     candidates = spread(grid, args.max_candidates)
-    result = run_search(settings, out, candidates)
+    result = run_search(settings, out, candidates, options=options)
     print()
     print(search_table(result.ranked))
     best = result.best
     print(f"\nbest: alpha {best.alpha:g}, beta {best.beta:g}, gamma {best.gamma:g} "
           f"(alpha*beta^2*gamma^2 = {best.product:.3f})")
-    print(f"plot: {result.plot_path}\nresults: {result.results_path}")
+    print(f"plot: {result.plot_path}\nstudy: {result.storage}")
     if args.family:
         rows = family(best, settings.base_config(), range(1, args.family + 1))
         paths = save_family(rows, out / "family")

@@ -5,9 +5,10 @@ within ``tolerance`` (relative) of ``factor`` (2 by default), so each costs abou
 baseline's FLOPs at phi = 1. Each is trained briefly and scored on held-out top-1 accuracy.
 
 Training goes through an injectable ``train_fn(config, run_dir, settings) -> top1`` (default: the
-training engine), so the mechanics are testable with a cheap scorer. Results are written after every
-candidate to ``results.jsonl`` (rewritten atomically); a rerun with the same settings skips finished
-candidates, so an interrupted search resumes where it stopped.
+training engine), so the mechanics are testable with a cheap scorer. The candidates are the grid of an
+Optuna study (:mod:`effnet.search.engine`: SQLite in the run folder by default, or a shared database or
+journal file that many workers join); a rerun with the same settings skips finished candidates, so an
+interrupted search resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from effnet.arch.config import ModelConfig, get_config
 from effnet.arch.scaling import scaled_config
 from effnet.fileio import atomic_write_text, save_figure
+from effnet.search import engine
 from effnet.search.budget import structure_cost
 
 
@@ -75,7 +77,9 @@ def engine_train_fn(config: ModelConfig, run_dir: Path, settings: SearchSettings
     options: dict[str, Any] = dict(progress=False, tensorboard=False, plots=False, quiet=True, resume=True,
                                    keep_checkpoints=1)
     # An EMA with decay 0.9999 barely moves in a few hundred steps; a short search scores the raw weights.
-    options["ema"] = False
+    # The paper's classifier init (uniform, 1/sqrt(classes)) starts 10-class logits at tens of units; a zero
+    # classifier starts at ln(classes), so a one- or two-epoch run spends its steps on features instead.
+    options.update(ema=False, zero_head=True)
     options.update(settings.train_options)
     if "crop_scale" in options:
         options["crop_scale"] = tuple(options["crop_scale"])
@@ -145,58 +149,59 @@ def spread(items: list, limit: int | None) -> list:
     return [items[round(i * (len(items) - 1) / (limit - 1))] for i in range(limit)]
 
 
-# --- results that survive interruption -------------------------------------------------------
+# --- training a plan of configs on the engine --------------------------------------------------
 
 
-class ResultStore:
-    """JSON lines: a settings header, then one record per finished candidate. Rewritten atomically."""
+@dataclass(frozen=True)
+class PlanObjective:
+    """One trial of a fixed plan: the trial's ``candidate`` names the config to train. Picklable for workers."""
 
-    def __init__(self, path: Path, settings: dict[str, Any]) -> None:
-        self.path = Path(path)
-        self.settings = json.loads(json.dumps(settings))  # normalise tuples etc. as they will read back
-        self.records: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            self._load()
+    settings: SearchSettings
+    out_dir: Path
+    plan: dict[str, tuple[dict[str, Any], dict[str, Any]]]  # key -> (config dict, extra record fields)
+    train_fn: TrainFn | None = None
 
-    def _load(self) -> None:
-        lines = [ln for ln in self.path.read_text().splitlines() if ln.strip()]
-        header = json.loads(lines[0]) if lines else {}
-        if header.get("settings") != self.settings:
-            raise ValueError(
-                f"{self.path} holds results made with different settings; resume with the same options, "
-                f"or pass another --out folder. Stored: {header.get('settings')}"
-            )
-        for line in lines[1:]:
-            record = json.loads(line)
-            self.records[record["key"]] = record
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.records
-
-    def add(self, record: dict[str, Any]) -> None:
-        self.records[record["key"]] = record
-        lines = [json.dumps({"settings": self.settings})] + [json.dumps(r) for r in self.records.values()]
-        atomic_write_text(self.path, "\n".join(lines) + "\n")
+    def __call__(self, trial: Any) -> dict[str, Any]:  # noqa: ANN401 - an optuna.Trial
+        key = trial.suggest_categorical("candidate", list(self.plan))
+        config_dict, extra = self.plan[key]
+        config = ModelConfig.from_dict(config_dict)
+        params, macs = structure_cost(config)
+        start = time.perf_counter()
+        top1 = float((self.train_fn or engine_train_fn)(config, self.out_dir / "runs" / key, self.settings))
+        return dict(value=top1, key=key, **extra, width=config.width, depth=config.depth,
+                    resolution=config.resolution, params=params, macs=macs, top1=top1,
+                    seconds=round(time.perf_counter() - start, 2), config=config.to_dict())
 
 
-def evaluate(
-    key: str, config: ModelConfig, store: ResultStore, out_dir: Path, settings: SearchSettings,
-    train_fn: TrainFn, extra: dict[str, Any], log: Callable[[str], None],
-) -> dict[str, Any]:
-    """Train and score one config unless the store already has it; the record is saved before returning."""
-    if key in store:
-        log(f"  {key}: done before (top-1 {store.records[key]['top1']:.3f}), skipped")
-        return store.records[key]
-    params, macs = structure_cost(config)
-    log(f"  {key}: training ({macs / 1e6:.1f} MMACs, {config.resolution}px) ...")
-    start = time.perf_counter()
-    top1 = float(train_fn(config, out_dir / "runs" / key, settings))
-    record = dict(key=key, **extra, width=config.width, depth=config.depth, resolution=config.resolution,
-                  params=params, macs=macs, top1=top1, seconds=round(time.perf_counter() - start, 2),
-                  config=config.to_dict())
-    store.add(record)
-    log(f"  {key}: top-1 {top1:.2f} in {record['seconds']:.0f} s")
-    return record
+@dataclass(frozen=True)
+class EngineOptions:
+    """Where the study lives and who works on it (see :mod:`effnet.search.engine`)."""
+
+    storage: str | None = None
+    study_name: str | None = None
+    workers: int = 1
+    heartbeat_s: int = engine.DEFAULT_HEARTBEAT_S
+
+
+def train_plan(
+    plan: list[tuple[str, ModelConfig, dict[str, Any]]], settings: SearchSettings, out_dir: Path,
+    study_settings: dict[str, Any], default_name: str, options: EngineOptions | None, train_fn: TrainFn | None,
+    log: Callable[[str], None],
+) -> tuple[list[dict[str, Any]], str]:
+    """Train every ``(key, config, extra)`` of the plan once (a GridSampler over the keys); records in plan order.
+
+    Finished keys are not trained again: an interrupted plan resumes, a changed one is refused.
+    """
+    keys = [key for key, _, _ in plan]
+    options = options or EngineOptions()
+    spec = engine.StudySpec(name=options.study_name or default_name,
+                            storage=options.storage or engine.default_storage(out_dir), sampler="grid",
+                            seed=settings.seed, grid={"candidate": keys}, heartbeat_s=options.heartbeat_s)
+    engine.prepare(spec, [(key, {"candidate": key}) for key in keys], study_settings)
+    objective = PlanObjective(settings, out_dir, {k: (c.to_dict(), extra) for k, c, extra in plan}, train_fn)
+    engine.run_workers(spec, objective, options.workers, log)
+    by_key = {r["key"]: r for r in engine.completed(spec.open())}
+    return [by_key[k] for k in keys], spec.storage
 
 
 # --- step 1: the coefficient search ------------------------------------------------------------
@@ -205,7 +210,7 @@ def evaluate(
 @dataclass
 class SearchResult:
     ranked: list[dict[str, Any]]
-    results_path: Path
+    storage: str
     plot_path: Path | None
 
     @property
@@ -221,25 +226,22 @@ def run_search(
     train_fn: TrainFn | None = None,
     log: Callable[[str], None] = print,
     plot: bool = True,
+    options: EngineOptions | None = None,
 ) -> SearchResult:
     """Train every candidate (baseline scaled by phi = 1 with its coefficients); rank by held-out top-1.
 
     ``train_fn`` defaults to :func:`engine_train_fn` (looked up at call time).
     """
-    train_fn = train_fn or engine_train_fn
     out = Path(out_dir)
     candidates = list(candidates if candidates is not None else coefficient_grid())
     base = settings.base_config()
-    store = ResultStore(out / "results.jsonl", settings.to_dict())
+    plan = [(c.key, scaled_config(1.0, c.alpha, c.beta, c.gamma, base=base),
+             dict(alpha=c.alpha, beta=c.beta, gamma=c.gamma, product=round(c.product, 6))) for c in candidates]
     log(f"searching {len(candidates)} coefficient sets on {base.name} at {base.resolution}px; results in {out}")
-    for c in candidates:
-        config = scaled_config(1.0, c.alpha, c.beta, c.gamma, base=base)
-        extra = dict(alpha=c.alpha, beta=c.beta, gamma=c.gamma, product=round(c.product, 6))
-        evaluate(c.key, config, store, out, settings, train_fn, extra, log)
-    wanted = {c.key for c in candidates}
-    ranked = rank([r for k, r in store.records.items() if k in wanted])
+    records, storage = train_plan(plan, settings, out, settings.to_dict(), "search", options, train_fn, log)
+    ranked = rank(records)
     plot_path = plot_search(ranked, out / "search.png") if plot else None
-    return SearchResult(ranked, store.path, plot_path)
+    return SearchResult(ranked, storage, plot_path)
 
 
 def rank(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

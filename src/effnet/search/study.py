@@ -4,7 +4,8 @@ For each level ``phi``, the compound model (baseline scaled by ``phi`` with alph
 MACs target; width, depth and resolution are then each scaled alone to the multiplier whose MACs come
 closest to it (bisection on a 0.01 grid of the multiplier, then the nearer of the two neighbours), so all
 four are compared at matched cost. Every model is trained with the same settings and scored on held-out
-top-1; results are saved as they come (``study.jsonl``) and an interrupted study resumes.
+top-1 on the same Optuna engine as the coefficient search (:func:`effnet.search.grid.train_plan`), so
+results are saved as they come, many workers can share the work, and an interrupted study resumes.
 """
 
 from __future__ import annotations
@@ -17,13 +18,7 @@ from effnet.arch.config import ModelConfig
 from effnet.arch.scaling import ALPHA, BETA, GAMMA, round_resolution, scaled_config
 from effnet.fileio import save_figure
 from effnet.search.budget import CostModel, largest_fitting_index
-from effnet.search.grid import (
-    Coefficients,
-    ResultStore,
-    SearchSettings,
-    TrainFn,
-    evaluate,
-)
+from effnet.search.grid import Coefficients, EngineOptions, SearchSettings, TrainFn, train_plan
 
 METHODS = ("width", "depth", "resolution", "compound")
 MULTIPLIER_STEP = 1e-2
@@ -78,21 +73,17 @@ def run_study(
     train_fn: TrainFn | None = None,
     log: Callable[[str], None] = print,
     plot: bool = True,
+    options: EngineOptions | None = None,
 ) -> tuple[list[dict[str, Any]], Path | None]:
     """Train every model of :func:`study_models`; returns the records (plan order) and the plot path."""
-    import effnet.search.grid
-
-    train_fn = train_fn or effnet.search.grid.engine_train_fn
     out = Path(out_dir)
     levels = [float(v) for v in levels]
-    store_settings = dict(settings.to_dict(), study="single-vs-compound", coefficients=coeffs.key)
-    store = ResultStore(out / "study.jsonl", store_settings)
-    plan = study_models(settings.base_config(), levels, coeffs)
+    study_settings = dict(settings.to_dict(), study="single-vs-compound", coefficients=coeffs.key)
+    plan = [(item["key"], item["config"], dict(method=item["method"], level=item["level"],
+                                               multiplier=item["multiplier"]))
+            for item in study_models(settings.base_config(), levels, coeffs)]
     log(f"scaling study: {len(plan)} models (levels {', '.join(f'{v:g}' for v in levels)}); results in {out}")
-    records = []
-    for item in plan:
-        extra = dict(method=item["method"], level=item["level"], multiplier=item["multiplier"])
-        records.append(evaluate(item["key"], item["config"], store, out, settings, train_fn, extra, log))
+    records, _ = train_plan(plan, settings, out, study_settings, "single-vs-compound", options, train_fn, log)
     plot_path = plot_study(records, out / "study.png") if plot else None
     return records, plot_path
 

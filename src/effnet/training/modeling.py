@@ -31,7 +31,11 @@ def build_model(config: ModelConfig, num_classes: int, weights: str | Path | Non
     pretrained features) have to be unlearnt through the backbone.
     """
     if weights is None:
-        return EfficientNet(config, num_classes=num_classes)
+        model = EfficientNet(config, num_classes=num_classes)
+        if zero_new_head:  # from scratch too: short (search) runs need not unlearn the init's large logits
+            nn.init.zeros_(model.classifier.weight)
+            nn.init.zeros_(model.classifier.bias)
+        return model
     overrides = {"dropout": config.dropout, "drop_connect": config.drop_connect, "bn_momentum": config.bn_momentum}
     model = create_model(config, num_classes=num_classes, weights=str(weights), **overrides)
     if zero_new_head:
