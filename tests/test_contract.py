@@ -56,9 +56,16 @@ def image(batch: int = 1) -> torch.Tensor:
 
 
 def close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    # The eager eval path folds BatchNorm into the convs; scripted / traced graphs run it unfused:
-    # float32 rounding differs by ~1e-5 of the largest logit after 20-50 layers.
     return torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(b.detach().abs().max()))
+
+
+def reference(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+    """Eager output on the plain path: with autograd on, the eval fast path (BatchNorm folded into
+    the convs, which scripted and traced graphs do not do) stays off. Folded and unfused float32
+    differ by up to 1e-3 of the largest logit in the deep random-weight models (B6: 10 of 6700)."""
+    with torch.enable_grad():
+        out = model(x)
+    return [o.detach() for o in out] if isinstance(out, list) else out.detach()
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -174,7 +181,7 @@ def test_torchscript(name):
     model = model_for(name)
     scripted = torch.jit.script(model)
     with torch.no_grad():
-        assert close(scripted(image()), model(image()))
+        assert close(scripted(image()), reference(model, image()))
 
 
 @PENDING_11A
@@ -183,7 +190,7 @@ def test_torchscript_features(name):
     model = effnet.create_model(name, features_only=True, out_indices=(1, 2, 3)).eval()
     scripted = torch.jit.script(model)
     with torch.no_grad():
-        assert all(close(a, b) for a, b in zip(scripted(image()), model(image()), strict=True))
+        assert all(close(a, b) for a, b in zip(scripted(image()), reference(model, image()), strict=True))
 
 
 @PENDING_11A
@@ -192,7 +199,7 @@ def test_fx(name):
     model = model_for(name)
     traced = torch.fx.symbolic_trace(model)
     with torch.no_grad():
-        assert close(traced(image()), model(image()))
+        assert close(traced(image()), reference(model, image()))
     traced.train()
     traced(image(2)).mean().backward()
     assert all(p.grad is not None for p in traced.parameters())
@@ -205,7 +212,7 @@ def test_fx_then_torchscript(name):
     model = model_for(name)
     scripted = torch.jit.script(torch.fx.symbolic_trace(model))
     with torch.no_grad():
-        assert close(scripted(image()), model(image()))
+        assert close(scripted(image()), reference(model, image()))
     backbone = torch.jit.script(torch.fx.symbolic_trace(effnet.arch.backbone.Backbone(name).eval()))
     assert list(backbone(image())) == ["0", "1", "2", "3"]
 
