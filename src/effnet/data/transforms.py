@@ -8,53 +8,12 @@ from typing import Any
 import torch
 from PIL import Image
 
-from effnet.weights.registry import (
-    CROP_MODES,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    LITE_MEAN,
-    LITE_STD,
-    Preprocessing,
-    official_crop_pct,
-    resize_size,
-)
+from effnet.weights.preprocessing import preprocessing_for
+from effnet.weights.registry import CROP_MODES, official_crop_pct, resize_size
+
+__all__ = ["eval_transform", "load_image", "preprocessing_for", "to_rgb"]
 
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest")
-
-
-def preprocessing_for(weights_or_config: Any = None) -> Preprocessing:
-    """The :class:`Preprocessing` for a registry tag, weight file, ``SourceWeights``, config or model name.
-
-    Without a weight set: the model's resolution, the official crop res / (res + 32), bicubic,
-    ImageNet mean/std (Lite models: (x - 127) / 128, as their TF release).
-    """
-    from effnet.arch.config import ModelConfig, get_config
-    from effnet.weights.load import SourceWeights
-    from effnet.weights.registry import get_weight_set
-
-    if weights_or_config is None:
-        weights_or_config = "b0"
-    if isinstance(weights_or_config, Preprocessing):
-        return weights_or_config
-    if isinstance(weights_or_config, SourceWeights) and weights_or_config.preprocessing is not None:
-        return weights_or_config.preprocessing
-    if isinstance(weights_or_config, str):
-        ws = get_weight_set(weights_or_config)
-        if ws is not None:
-            return ws.preprocessing
-        if Path(weights_or_config).is_file() and not weights_or_config.endswith(".json"):
-            from effnet.weights import read_weights
-
-            sw = read_weights(weights_or_config)
-            if sw.preprocessing is not None:
-                return sw.preprocessing
-            weights_or_config = sw.looks_like[0] if sw.looks_like else "b0"
-    config = weights_or_config.config if hasattr(weights_or_config, "config") else weights_or_config
-    config = get_config(config) if not isinstance(config, ModelConfig) else config
-    lite = config.activation == "relu6"
-    res = config.resolution
-    return Preprocessing(res, official_crop_pct(res), "bicubic",
-                         LITE_MEAN if lite else IMAGENET_MEAN, LITE_STD if lite else IMAGENET_STD)
 
 
 def eval_transform(

@@ -22,7 +22,7 @@ from effnet.fileio import atomic_path
 from effnet.weights.formats import UnsafeWeightsError
 from effnet.weights.load import SourceWeights, adapt_stem, clear_cache, read_weights
 from effnet.weights.registry import Preprocessing, WeightSet, get_weight_set, list_weights
-from effnet.weights.sizes import guess_models, mismatch, mismatch_message
+from effnet.weights.sizes import expected_shapes, guess_models, mismatch, mismatch_message
 
 __all__ = [
     "Preprocessing",
@@ -131,17 +131,42 @@ def load_weights(
     return sw
 
 
+class _ModelLayout:
+    """What :func:`load_weights` reads of a model, from its config alone: state-dict names and shapes.
+
+    The tensors are on the meta device (no memory); loading replaces them. Weights never build the
+    network itself, so they do not depend on :mod:`effnet.arch.model` (which depends on them).
+    """
+
+    def __init__(self, config: ModelConfig, in_chans: int, num_classes: int) -> None:
+        from effnet.arch.scaling import block_specs, head_channels
+
+        self.config = config
+        self.stages = block_specs(config)  # one list of blocks per stage, as model.stages
+        shapes = dict(expected_shapes(config))
+        shapes["stem.conv.weight"] = (shapes["stem.conv.weight"][0], in_chans, 3, 3)
+        if num_classes:
+            shapes.update({"classifier.weight": (num_classes, head_channels(config)), "classifier.bias": (num_classes,)})
+        self.state = {k: torch.empty(shape, device="meta") for k, shape in shapes.items()}
+        for key in [k for k in shapes if k.endswith(".running_var")]:
+            self.state[key.replace("running_var", "num_batches_tracked")] = torch.empty((), dtype=torch.long, device="meta")
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return dict(self.state)
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], strict: bool = False) -> None:
+        self.state.update(state)
+
+
 def convert_state_dict(source: Any, model: str | ModelConfig, source_format: str | None = None) -> tuple[dict[str, torch.Tensor], ModelConfig, SourceWeights]:
     """Read ``source`` and return (effnet state dict checked against ``model``, the config it needs, info)."""
-    from effnet.arch.model import EfficientNet
-
     config = prepare_config_for_weights(model, source, source_format)
     sw0 = read_weights(source, source_format=source_format)
     stem = sw0.state.get("stem.conv.weight")
     in_chans = int(stem.shape[1]) if stem is not None else 3
-    net = EfficientNet(config, num_classes=sw0.num_classes, in_chans=in_chans)
-    sw = load_weights(net, source, strict=True, source_format=source_format)
-    return net.state_dict(), config, sw
+    layout = _ModelLayout(config, in_chans, sw0.num_classes)
+    sw = load_weights(layout, source, strict=True, source_format=source_format)
+    return layout.state_dict(), config, sw
 
 
 def convert_file(src: Any, dst: str | Path, model: str | ModelConfig, source_format: str | None = None) -> Path:
@@ -150,7 +175,7 @@ def convert_file(src: Any, dst: str | Path, model: str | ModelConfig, source_for
 
     state, config, sw = convert_state_dict(src, model, source_format)
     meta = {"format": "pt", "effnet_config": json.dumps(config.to_dict()), "effnet_source_format": sw.source_format}
-    from effnet.data.transforms import preprocessing_for
+    from effnet.weights.preprocessing import preprocessing_for
 
     prep = sw.preprocessing or preprocessing_for(config)
     meta["effnet_preprocessing"] = json.dumps(prep.__dict__)

@@ -1,0 +1,117 @@
+"""The dependency direction between effnet's sub-packages (docs/architecture.md draws it).
+
+Layers, lowest first; a module may import modules of its own layer or lower, never higher:
+
+0. ``effnet.fileio``
+1. the paper's architecture: config, scaling, layers, fast path, memory, switches (``effnet.arch``)
+2. ``effnet.weights``: reads, converts and registers weights; knows state-dict names and shapes from the
+   config, never the network
+3. ``effnet.data``: preprocessing (resolves a weight tag to its preprocessing through ``weights``)
+4. the assembled network: ``arch.model`` (``create_model(weights=...)`` loads through ``weights``) and what
+   builds one: ``arch.flops``, ``arch.summary``, ``arch.backbone``
+5. ``effnet.training``, ``effnet.search``, ``effnet.deploy``, ``effnet.bench``: what one does with a model
+6. ``effnet.integrations``, ``effnet.commands``, ``effnet.cli`` and the package root
+
+Imports inside functions count too, and the module graph has no cycle (but the one listed in KNOWN_CYCLES).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+NETWORK = {"effnet.arch.model", "effnet.arch.flops", "effnet.arch.summary", "effnet.arch.backbone"}
+#: arch.model imports FeatureInfo / take_indices from arch.backbone, whose Backbone builds models with
+#: arch.model.create_model: those two helpers belong in a module of their own below the model.
+KNOWN_CYCLES = {("effnet.arch.backbone", "effnet.arch.model")}
+SUBPACKAGES = ["fileio", "arch", "weights", "data", "training", "search", "deploy", "bench", "commands"]
+
+
+def layer(module: str) -> int:
+    parts = module.split(".")
+    pkg = parts[1] if len(parts) > 1 else ""
+    if pkg == "fileio":
+        return 0
+    if pkg == "arch":
+        return 4 if module in NETWORK else 1
+    return {"weights": 2, "data": 3, "training": 5, "search": 5, "deploy": 5, "bench": 5}.get(pkg, 6)
+
+
+def _module_name(path: Path) -> str:
+    name = ".".join(path.relative_to(SRC).with_suffix("").parts)
+    return name.removesuffix(".__init__")
+
+
+def _imports(path: Path, name: str) -> set[str]:
+    found = set()
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("effnet")}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative import
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            if base.startswith("effnet"):
+                # ``from effnet.arch import memory`` imports the module effnet.arch.memory
+                found |= {f"{base}.{a.name}" if _is_module(f"{base}.{a.name}") else base for a in node.names}
+    return found
+
+
+def _is_module(name: str) -> bool:
+    path = SRC.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _graph() -> dict[str, set[str]]:
+    return {_module_name(p): _imports(p, _module_name(p)) for p in sorted((SRC / "effnet").rglob("*.py"))}
+
+
+def test_every_import_points_down_the_layers():
+    wrong = sorted(f"{src} (layer {layer(src)}) imports {dst} (layer {layer(dst)})"
+                   for src, dsts in _graph().items() for dst in dsts if layer(dst) > layer(src))
+    assert not wrong, "\n".join(wrong)
+
+
+def test_module_graph_has_no_cycle():
+    graph = _graph()
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if (node, nxt) in KNOWN_CYCLES:
+                continue
+            if state.get(nxt) == 1:
+                cycle = path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if nxt in graph and nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for module in graph:
+        if module not in state:
+            visit(module, [module])
+
+
+def test_the_named_cycles_are_gone():
+    graph = _graph()
+    weights = {m: d for m, d in graph.items() if m.startswith("effnet.weights")}
+    assert not {d for deps in weights.values() for d in deps if d.startswith(("effnet.arch.model", "effnet.arch.layers",
+                                                                              "effnet.data"))}
+    data = {d for m, deps in graph.items() if m.startswith("effnet.data") for d in deps}
+    assert not {d for d in data if d.startswith(("effnet.arch.model", "effnet.training", "effnet.deploy"))}
+
+
+def test_each_subpackage_imports_alone_in_a_fresh_interpreter():
+    """Each sub-package imports first in its own process: an import-order-dependent cycle fails here."""
+    procs = {pkg: subprocess.Popen([sys.executable, "-c", f"import effnet.{pkg}"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True) for pkg in SUBPACKAGES}
+    for pkg, proc in procs.items():
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"import effnet.{pkg} failed:\n{err[-2000:]}"
