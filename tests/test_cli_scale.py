@@ -103,7 +103,7 @@ def test_search_cli_runs_resumes_and_emits_the_family(tmp_path, capsys, monkeypa
     family = sorted((tmp_path / "family").iterdir())
     assert [get_config(str(p)).phi for p in family] == [1.0, 2.0]
     assert "x prev" in out
-    assert main(args) == 0  # rerun: everything is resumed from results.jsonl
+    assert main(args) == 0  # rerun: everything is resumed from the study (OUT/study.db)
     assert len(calls) == 3
     assert main(["search", "--out", str(tmp_path)]) == 2
     assert "no data" in capsys.readouterr().err
@@ -120,7 +120,7 @@ def test_search_cli_study_single_vs_compound(tmp_path, capsys, monkeypatch):
     assert len(calls) == 5  # baseline, then compound, width, depth, resolution at phi = 1
     for method in ("baseline", "compound", "width", "depth", "resolution"):
         assert re.search(rf"^{method}\s", out, re.M), method
-    assert (tmp_path / "study.png").exists() and (tmp_path / "study.jsonl").exists()
+    assert (tmp_path / "study.png").exists() and (tmp_path / "study.db").exists()
 
 
 def test_saved_config_trains_with_the_engine(tmp_path, capsys, one_thread):
