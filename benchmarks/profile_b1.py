@@ -15,12 +15,12 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from effnet.bench.candidates import build_model, calibrate_bn
+from effnet.bench.candidates import build_bench_model, calibrate_bn
 
 
 def profile_one(impl: str, iters: int, top: int) -> str:
     torch.manual_seed(0)
-    model = calibrate_bn(build_model(impl, "b0", 1000), 224)
+    model = calibrate_bn(build_bench_model(impl, "b0", 1000), 224)
     x = torch.randn(1, 3, 224, 224)
     with torch.inference_mode():
         for _ in range(5):

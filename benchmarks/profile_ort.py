@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from effnet.bench.candidates import build_model, calibrate_bn, onnx_file
+from effnet.bench.candidates import build_bench_model, calibrate_bn, onnx_file
 
 
 def profile_one(impl: str, batch: int, iters: int) -> str:
     import onnxruntime as ort
 
     torch.manual_seed(0)
-    model = calibrate_bn(build_model(impl, "b0", 1000), 224)
+    model = calibrate_bn(build_bench_model(impl, "b0", 1000), 224)
     path = onnx_file(impl, model)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

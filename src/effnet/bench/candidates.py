@@ -32,7 +32,7 @@ TRAIN_BACKENDS = {
     "plain_autograd": "NHWC, fp32, effnet's memory-efficient Swish/SE switched off (effnet only)",
     "compile": "NHWC, torch.compile",
 }
-BACKENDS = {
+BENCH_BACKENDS = {
     "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime", "onnxruntime_int8", "executorch",
               "executorch_int8"),
     "train": tuple(TRAIN_BACKENDS),
@@ -72,7 +72,7 @@ def calibrate_bn(model: nn.Module, resolution: int, batches: int = 2, seed: int 
     return model.eval()
 
 
-def build_model(impl: str, name: str, num_classes: int) -> nn.Module:
+def build_bench_model(impl: str, name: str, num_classes: int) -> nn.Module:
     """A randomly initialised model of architecture ``name`` (b0..b7) from ``impl``."""
     if impl == "effnet":
         from effnet.arch.model import create_model
@@ -234,7 +234,7 @@ def build_candidates(
 
                     model = create_model(cfg.model, weights=cfg.weights).eval()
                 else:
-                    model = calibrate_bn(build_model(impl, cfg.model, cfg.num_classes), resolution)
+                    model = calibrate_bn(build_bench_model(impl, cfg.model, cfg.num_classes), resolution)
                 if cfg.mode == "infer":
                     run, bf16 = _infer_runner(impl, backend, model, calibration)
                     cands.append(Candidate(impl, backend, _no_grad(run, x), _no_grad(run, x1), gflops, bf16, run))

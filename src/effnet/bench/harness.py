@@ -20,11 +20,11 @@ from typing import Any
 
 import torch
 
-from effnet.bench.candidates import BACKENDS, REFERENCES, Candidate, build_candidates
+from effnet.bench.candidates import BENCH_BACKENDS, REFERENCES, Candidate, build_candidates
 from effnet.bench.memory import PeakRSS
 from effnet.bench.timing import TimingStats
 
-__all__ = ["BACKENDS", "REFERENCES", "BenchConfig", "BenchResult", "run_bench", "matmul_peak_gflops"]
+__all__ = ["BENCH_BACKENDS", "REFERENCES", "BenchConfig", "BenchResult", "run_bench", "matmul_peak_gflops"]
 
 
 @dataclass
@@ -48,9 +48,9 @@ class BenchConfig:
     def validate(self) -> None:
         if self.mode not in ("infer", "train"):
             raise ValueError(f"--mode must be infer or train, got {self.mode!r}")
-        bad = [b for b in self.backends if b not in BACKENDS[self.mode]]
+        bad = [b for b in self.backends if b not in BENCH_BACKENDS[self.mode]]
         if bad:
-            raise ValueError(f"unknown backend(s) {bad} for mode {self.mode}; choose from {', '.join(BACKENDS[self.mode])}")
+            raise ValueError(f"unknown backend(s) {bad} for mode {self.mode}; choose from {', '.join(BENCH_BACKENDS[self.mode])}")
         bad = [r for r in self.compare if r not in REFERENCES]
         if bad:
             raise ValueError(f"unknown reference(s) {bad}; choose from {', '.join(REFERENCES)}")
@@ -174,7 +174,7 @@ def isolated_peak_mb(cfg: BenchConfig, impl: str, backend: str) -> float:
 
     Measured in the benchmark's own process, a candidate's RSS growth depends on what earlier
     candidates left in the C heap (freed but fragmented memory is reused without growing RSS),
-    which moved the same training step between 1960 and 2559 MB. A fresh process has no history.
+    which moved the same training step by hundreds of MB between runs. A fresh process has no history.
     """
     config = {**asdict(cfg), "threads": cfg.threads or torch.get_num_threads()}
     code = "import sys; from effnet.bench.harness import _child_peak; _child_peak(sys.argv[1], sys.argv[2], sys.argv[3])"

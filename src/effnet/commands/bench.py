@@ -7,7 +7,7 @@ import json
 import math
 import sys
 
-from effnet.bench.candidates import BACKENDS
+from effnet.bench.candidates import BENCH_BACKENDS
 from effnet.commands._args import nonnegative_int, positive_int
 
 
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, default=32)
     p.add_argument("--mode", choices=("infer", "train"), default="infer")
     p.add_argument("--backend", type=_csv, default=("eager",),
-                   help="comma list; " + "; ".join(f"{mode}: {','.join(names)}" for mode, names in BACKENDS.items()))
+                   help="comma list; " + "; ".join(f"{mode}: {','.join(names)}" for mode, names in BENCH_BACKENDS.items()))
     p.add_argument("--compare", type=_csv, default=("torchvision",), help="comma list of torchvision,timm (or 'none')")
     p.add_argument("--resolution", type=positive_int, default=None)
     p.add_argument("--rounds", type=positive_int, default=3, help="interleaved measuring rounds (default 3)")

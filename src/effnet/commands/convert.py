@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from effnet.weights.load import SOURCE_FORMATS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -13,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("dst", help="output .safetensors path (written atomically)")
     p.add_argument("--model", required=True, help="model name the weights belong to (b0..b7, lite0..lite4, ...)")
     p.add_argument("--source-format", default=None,
-                   choices=["effnet", "torchvision", "timm", "timm_tf", "lukemelas", "keras"],
+                   choices=SOURCE_FORMATS,
                    help="override the detected origin (e.g. timm_tf for a tf_efficientnet file with a plain name)")
     p.set_defaults(func=run)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from effnet.arch.memory import CHECKPOINT_MODES
 from effnet.training.augment import AUGMENTS
 
 
@@ -56,7 +57,7 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.add_argument("--amp", default="auto", choices=["auto", "off", "bf16", "fp16"])
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--compile", action="store_true")
-    p.add_argument("--grad-checkpointing", nargs="?", const="full", default=False, choices=["full", "selective"],
+    p.add_argument("--grad-checkpointing", nargs="?", const="full", default=False, choices=CHECKPOINT_MODES,
                    help="recompute block activations in the backward pass: less memory, more time (default full)")
     p.add_argument("--checkpoint-stages", type=_stage_list, default=None, metavar="I,J,...",
                    help="checkpoint only these stages (0-6 for B0; 'early' = the high-resolution ones: most "
