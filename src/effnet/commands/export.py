@@ -1,4 +1,4 @@
-"""``effnet export``: write an ONNX or TorchScript file, checked against PyTorch."""
+"""``effnet export``: write an ONNX, TorchScript or ExecuTorch file, checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from effnet.deploy.export import DEFAULT_OPSET, MIN_OPSET
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export",
-        help="export a model to ONNX or TorchScript (checked against PyTorch)",
+        help="export a model to ONNX, TorchScript or ExecuTorch (checked against PyTorch)",
         description="Export a model; the written file is run on fresh inputs and compared with PyTorch "
         "(max abs diff of logits must be within --atol) before it is renamed into place.",
     )
     p.add_argument("--model", required=True, help="model name (b0..b7, lite0..) or a saved config JSON")
     p.add_argument("--weights", default=None, help="weight file or registry tag (default: random init)")
-    p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
+    p.add_argument("--format", choices=("onnx", "torchscript", "executorch"), default="onnx",
+                   help="executorch: a .pte program with the XNNPACK delegate, batch 1 (needs effnet[edge])")
     p.add_argument("--dynamic", action="store_true",
                    help="dynamic batch and image size (33..8192 px; SAME padding stays dynamic)")
     p.add_argument("--size", type=positive_int, default=None, help="example image size (default: the model's resolution)")
@@ -28,9 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--atol", type=positive_float, default=1e-4, help="check tolerance (default 1e-4)")
     p.add_argument("--no-check", action="store_true", help="skip the check against PyTorch")
     p.add_argument("--int8", type=Path, default=None, metavar="IMAGE_DIR",
-                   help="also write MODEL.int8.onnx, calibrated on half of these images; prints its top-1 agreement "
+                   help="also write MODEL.int8.onnx (or .int8.pte), calibrated on half of these images; prints its top-1 agreement "
                         "with fp32 on the other half (lossy: see docs/benchmarks.md)")
-    p.add_argument("-o", "--output", type=Path, default=None, help="output file (default: MODEL.onnx / MODEL.pt)")
+    p.add_argument("-o", "--output", type=Path, default=None, help="output file (default: MODEL.onnx / .pt / .pte)")
     p.set_defaults(func=run)
 
 
@@ -38,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from effnet.arch.model import create_model
     from effnet.deploy.export import ExportCheckError, check_opset, export_onnx, export_torchscript
 
-    if args.int8 is not None and args.format != "onnx":
-        raise ValueError("--int8 quantizes the ONNX export; use it with --format onnx")
+    if args.int8 is not None and args.format == "torchscript":
+        raise ValueError("--int8 quantizes the ONNX or ExecuTorch export; use it with --format onnx or executorch")
     if args.format == "onnx":
         check_opset(args.opset)
     model = create_model(args.model, weights=args.weights, num_classes=args.num_classes).eval()
@@ -52,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
             out = args.output or Path(f"{stem}.onnx")
             result = export_onnx(model, out, dynamic_batch=args.dynamic, dynamic_size=args.dynamic, opset=args.opset,
                                  check=check, input_size=args.size, atol=args.atol)
+        elif args.format == "executorch":
+            from effnet.deploy.executorch import export_executorch
+
+            out = args.output or Path(f"{stem}.pte")
+            result = export_executorch(model, out, input_size=args.size, check=check, atol=args.atol)
         else:
             out = args.output or Path(f"{stem}.pt")
             result = export_torchscript(model, out, dynamic_size=args.dynamic, check=check, input_size=args.size,
@@ -60,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"effnet export: check FAILED: {exc}")
         return 1
     print(result.summary())
-    if calibration is not None:
+    if calibration is not None and args.format == "executorch":
+        from effnet.deploy.executorch import export_executorch_int8
+
+        print(export_executorch_int8(model, out.with_suffix(".int8.pte"), calibration, fp32_path=out).summary())
+    elif calibration is not None:
         from effnet.deploy.quantize import quantize_onnx_int8
 
         print(quantize_onnx_int8(out, out.with_suffix(".int8.onnx"), calibration).summary())

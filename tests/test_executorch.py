@@ -1,0 +1,61 @@
+"""ExecuTorch export (XNNPACK delegate): the written program, run in ExecuTorch's own runtime, matches PyTorch.
+
+Small models at small resolutions keep each export (torch.export + lowering) to seconds.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from effnet.cli import main
+from perf_util import tiny_model
+
+pytest.importorskip("executorch.exir", reason="needs the edge extra: pip install 'effnet[edge]'")
+
+from effnet.deploy.executorch import executorch_runner, export_executorch, export_executorch_int8  # noqa: E402
+from effnet.deploy.export import ExportCheckError  # noqa: E402
+
+
+def test_cli_writes_a_checked_program_that_runs_in_the_executorch_runtime(tmp_path, capsys):
+    trained = tiny_model(num_classes=1000)
+    cfg, weights = tmp_path / "tiny.json", tmp_path / "tiny.pth"
+    trained.config.save(cfg)
+    torch.save(trained.state_dict(), weights)
+    out = tmp_path / "tiny.pte"
+    args = ["export", "--model", str(cfg), "--weights", str(weights), "--size", "64", "--format", "executorch"]
+    assert main([*args, "-o", str(out)]) == 0
+    assert "check vs PyTorch: max abs diff" in capsys.readouterr().out
+    run = executorch_runner(out)
+    x = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(1))  # 3 calls of the batch-1 program
+    with torch.no_grad():
+        expected = trained(x)
+    assert expected.abs().max() > 0.05
+    torch.testing.assert_close(run(x), expected, atol=1e-4, rtol=0)
+
+
+def test_failed_check_writes_nothing(tmp_path):
+    model = tiny_model(num_classes=10)
+    with pytest.raises(ExportCheckError, match="nothing was written"):
+        export_executorch(model, tmp_path / "bad.pte", input_size=64, atol=-1.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_int8_program_is_calibrated_on_real_photos_and_close_to_fp32(tmp_path):
+    """The real Lite0 weights (ReLU6, no SE: the int8-friendly family) at 128 px, calibrated on real photos."""
+    from effnet import create_model
+    from effnet.data.transforms import eval_transform
+    from effnet.deploy.quantize import calibration_photos
+
+    model = create_model("lite0", weights="lite0").eval()
+    photos = calibration_photos(eval_transform("lite0", resolution=128))
+    result = export_executorch_int8(model, tmp_path / "m.int8.pte", photos)
+    assert result.calibration_images == (len(photos) + 1) // 2 and result.checked_images == len(photos) // 2
+    held_out = photos[1::2]
+    with torch.no_grad():
+        fp32 = model(held_out)
+    got = executorch_runner(result.path)(held_out)
+    # int8 logits follow the fp32 ones (not merely the quantized graph's)
+    corr = torch.corrcoef(torch.stack([got.flatten(), fp32.flatten()]))[0, 1]
+    assert corr > 0.95, corr
+    assert (got.argmax(1) == fp32.argmax(1)).float().mean() == result.top1_agreement
