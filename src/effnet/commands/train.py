@@ -7,6 +7,9 @@ from typing import Any
 
 from effnet.arch.memory import CHECKPOINT_MODES
 from effnet.training.augment import AUGMENTS
+from effnet.training.optim import OPTIMIZERS
+from effnet.training.recipes import RECIPES
+from effnet.training.schedule import SCHEDULES
 
 
 def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
@@ -16,7 +19,7 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.add_argument("--data", dest="data_opt", default=None, help="same as DATA ('demo' for the built-in digits)")
     p.add_argument("--model", default="b0", help="model name (b0..b7, lite0..) or a config .json")
     p.add_argument("--weights", default=None, help="start from these pretrained weights (file or registry tag)")
-    p.add_argument("--recipe", default=None, choices=["paper", "finetune"],
+    p.add_argument("--recipe", default=None, choices=RECIPES,
                    help="default: finetune with --weights, else paper (the paper's from-scratch ImageNet recipe); "
                         "flags given below override the recipe's values")
     p.add_argument("--freeze-backbone", action="store_true", help="train only the classifier")
@@ -28,9 +31,9 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.add_argument("--batch-size", type=int, default=64, help="global batch size (split over torchrun ranks)")
     p.add_argument("--image-size", type=int, default=None, help="default: the model's resolution")
     p.add_argument("--lr", type=float, default=None, help="default: the recipe's rate per 256 images of the batch")
-    p.add_argument("--optimizer", default=None, choices=["rmsprop_tf", "rmsprop", "sgd", "adamw"])
+    p.add_argument("--optimizer", default=None, choices=OPTIMIZERS)
     p.add_argument("--weight-decay", type=float, default=None)
-    p.add_argument("--schedule", default=None, choices=["step", "cosine", "constant"])
+    p.add_argument("--schedule", default=None, choices=SCHEDULES)
     p.add_argument("--warmup-epochs", type=float, default=None)
     p.add_argument("--warmup-steps", type=int, default=None, help="warm-up length in steps (replaces epochs)")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="average the weights (EMA)")

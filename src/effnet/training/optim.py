@@ -108,6 +108,9 @@ def param_groups(model: nn.Module, weight_decay: float, backbone_lr_scale: float
     return [groups[k] for k in sorted(groups, key=lambda k: (k[0], not k[1]))]
 
 
+OPTIMIZERS = ("rmsprop_tf", "rmsprop", "sgd", "adamw")
+
+
 def build_optimizer(
     model: nn.Module, name: str, lr: float, weight_decay: float, momentum: float = 0.9, eps: float = 1e-3,
     backbone_lr_scale: float = 1.0,
@@ -126,4 +129,4 @@ def build_optimizer(
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr)  # each group's weight_decay, not AdamW's 0.01
-    raise ValueError(f"unknown optimizer {name!r}; choose rmsprop_tf, rmsprop, sgd or adamw")
+    raise ValueError(f"unknown optimizer {name!r}; choose {', '.join(OPTIMIZERS)}")
