@@ -149,8 +149,8 @@ def set_grad_checkpointing(
 def early_stages(model: nn.Module, max_stride: int = 4) -> list[int]:
     """Indices of ``model.stages`` whose input is at most ``max_stride`` times smaller than the image.
 
-    For B0 with the default 4 these are stages 0-2 (112x112 and 56x56 inputs at 224 px): about 55%
-    of the activations a training step keeps, in 5 of the 16 blocks.
+    For B0 with the default 4 these are stages 0-2 (112x112 and 56x56 inputs at 224 px): 5 of the 16
+    blocks, which keep most of the activations of a training step.
     """
     stride, out = STEM_STRIDE, []
     for i, stage in enumerate(model.stages):

@@ -3,10 +3,8 @@
 Weights are quantized per output channel, activations per tensor from ranges seen on calibration
 images (QDQ format, which onnxruntime runs with its int8 kernels: VNNI/AMX where the CPU has them).
 It is lossy for EfficientNet (depthwise convs and Swish/SE quantize poorly) and pays only for the
-Lite models. Measured on this project's machine (docs/benchmarks.md): Lite0 runs at 2.2x its fp32
-onnxruntime speed at batch 32 with top-1 agreeing with fp32 on only 76% of the test photos; B0,
-whose SE multiply and Swish stay fp32 between quantize/dequantize nodes, gains nothing (0.88-1.03x).
-Every result therefore carries its agreement on images that were *not* used for calibration.
+Lite models: B0's SE multiply and Swish stay fp32 between quantize/dequantize nodes, so it gains
+little speed (the measured speed and agreement of both: docs/benchmarks.md). Every result therefore carries its agreement on images that were *not* used for calibration.
 """
 
 from __future__ import annotations
