@@ -192,6 +192,9 @@ def test_nas_demo_end_to_end_and_the_best_is_a_first_class_model(tmp_path, one_t
     config = get_config(str(best))
     model = create_model(str(best), num_classes=10)
     assert model.config == config and config.resolution == 32
+    assert main(["train", "--data", "demo", "--model", str(best), "--epochs", "1", "--max-steps", "1", "--batch-size",
+                 "8", "--no-progress", "--threads", "1", "--workers", "0", "--out", str(tmp_path / "train")]) == 0
+    assert "final top-1" in capsys.readouterr().out
     assert main(["info", str(best), "--stages"]) == 0
     assert "MBConv" in capsys.readouterr().out
     assert main(["scale", "--model", str(best), "--phi", "1", "--save", str(tmp_path / "scaled.json")]) == 0
