@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from effnet.bench.accuracy import LabelledImages, PathAccuracy
 from effnet.bench.candidates import BENCH_BACKENDS, REFERENCES, Candidate, build_candidates
 from effnet.bench.memory import PeakRSS
 from effnet.bench.timing import TimingStats
@@ -44,6 +45,9 @@ class BenchConfig:
     latency: bool = True
     matmul_n: int = 2048  # size of the square matmul that measures the peak
     isolate_memory: bool = True  # measure each candidate's peak memory in a fresh process
+    accuracy: str | None = None  # folder of ImageNet WordNet-id folders: score every path on it
+    weights: str | None = None  # effnet's weights (registry tag or file); default with accuracy: the model's own tag
+    calibration: int = 100  # images of the accuracy folder set aside to calibrate the int8 paths
 
     def validate(self) -> None:
         if self.mode not in ("infer", "train"):
@@ -56,6 +60,8 @@ class BenchConfig:
             raise ValueError(f"unknown reference(s) {bad}; choose from {', '.join(REFERENCES)}")
         if self.batch < 1 or self.rounds < 1 or self.iters < 1:
             raise ValueError("batch, rounds and iters must all be >= 1")
+        if self.accuracy and self.mode != "infer":
+            raise ValueError("--accuracy scores inference paths; use it with --mode infer")
 
 
 @dataclass
@@ -68,6 +74,7 @@ class Row:
     peak_mem_mb: float
     gflops_per_image: float
     peak_fraction: float
+    accuracy: PathAccuracy | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -214,7 +221,13 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchResu
     log(f"measuring matmul peak on {result.machine['threads']} threads ...")
     result.machine["matmul_peak_gflops_fp32"] = matmul_peak_gflops(torch.float32, cfg.matmul_n)
     result.machine["matmul_peak_gflops_bf16"] = matmul_peak_gflops(torch.bfloat16, cfg.matmul_n)
-    cands, result.skipped = build_candidates(cfg, log)
+    data = _accuracy_data(cfg, log) if cfg.accuracy else None
+    calibration = data.calibration if data is not None and len(data.calibration) else None  # None: bundled photos
+    cands, result.skipped = build_candidates(cfg, log, calibration=calibration)
+    scores = _score_paths(cfg, cands, data, log) if data is not None else {}
+    if data is not None:
+        result.machine["accuracy_data"] = {"folder": cfg.accuracy, "weights": cfg.weights, "images": len(data.labels),
+                                           "calibration_images": len(data.calibration), "skipped": list(data.skipped)}
     mem: dict[str, float] = {}
     for cand in cands:
         log(f"warming up {cand.key} ...")
@@ -236,9 +249,56 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchResu
         result.rows.append(Row(
             impl=cand.impl, backend=cand.backend, images_per_s=ips, batch_ms=batch_stats, latency=latency,
             peak_mem_mb=mem[cand.key], gflops_per_image=cand.gflops_per_image,
-            peak_fraction=ips * cand.gflops_per_image / result.machine[peak_key],
+            peak_fraction=ips * cand.gflops_per_image / result.machine[peak_key], accuracy=scores.get(cand.key),
         ))
     return result
+
+
+def _accuracy_data(cfg: BenchConfig, log: Callable[[str], None]) -> LabelledImages:
+    """The labelled images of ``cfg.accuracy``, preprocessed for ``cfg.weights`` (set to the model's own tag
+    when it names real weights)."""
+    from effnet.bench.accuracy import load_labelled
+    from effnet.data.transforms import eval_transform
+    from effnet.weights import get_weight_set
+
+    if not cfg.weights:
+        if get_weight_set(cfg.model) is None:
+            raise ValueError(f"--accuracy needs real weights for {cfg.model}: pass --weights TAG_OR_FILE")
+        cfg.weights = cfg.model
+    log(f"reading the labelled images of {cfg.accuracy} ...")
+    return load_labelled(cfg.accuracy, eval_transform(cfg.weights, resolution=cfg.resolution), cfg.calibration)
+
+
+def _score_paths(
+    cfg: BenchConfig, cands: list[Candidate], data: LabelledImages, log: Callable[[str], None]
+) -> dict[str, PathAccuracy]:
+    """Top-1/top-5 of every effnet path on ``data`` and its agreement with the plain fp32 model."""
+    from effnet.arch.model import create_model
+    from effnet.bench.accuracy import logits_of, score
+
+    log(f"scoring fp32 {cfg.model} + {cfg.weights} on {len(data.labels)} images ...")
+    fp32 = logits_of(create_model(cfg.model, weights=cfg.weights).eval(), data.images, cfg.batch)
+    scores = {}
+    for cand in cands:
+        if cand.impl == "effnet" and cand.run is not None:
+            log(f"scoring {cand.key} ...")
+            scores[cand.key] = score(logits_of(cand.run, data.images, cfg.batch), data.labels, fp32)
+    return scores
+
+
+def accuracy_table(result: BenchResult) -> str:
+    """Top-1/top-5 and agreement with fp32 of the rows that were scored, as GitHub markdown ('' if none)."""
+    info = result.machine.get("accuracy_data")
+    rows = [r for r in result.rows if r.accuracy is not None]
+    if not info or not rows:
+        return ""
+    lines = [f"Accuracy of {result.config.model} + {info['weights']} on {info['images']} images of {info['folder']} "
+             f"({info['calibration_images']} others calibrate int8):", "",
+             "| backend | top-1 % | top-5 % | top-1 agreement with fp32 % | images/s |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        a = r.accuracy
+        lines.append(f"| {r.backend} | {a.top1:.1f} | {a.top5:.1f} | {a.agreement:.1f} | {r.images_per_s:.1f} |")
+    return "\n".join(lines)
 
 
 def markdown_table(result: BenchResult) -> str:

@@ -49,20 +49,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-latency", action="store_true", help="skip the batch-1 latency measurement")
     p.add_argument("--memory-in-process", action="store_true",
                    help="measure peak memory in the benchmark's own process (faster; depends on candidate order)")
+    p.add_argument("--accuracy", default=None, metavar="DATA",
+                   help="also score every effnet path (top-1/top-5, top-1 agreement with fp32) on DATA: folders of "
+                        "ImageNet WordNet ids (n01440764/*.JPEG); needs real weights (--weights, default the model's tag)")
+    p.add_argument("--weights", default=None, help="effnet's weights, registry tag or file (default: random)")
+    p.add_argument("--calibration", type=nonnegative_int, default=100,
+                   help="with --accuracy: images of DATA that calibrate int8 instead of being scored (default 100)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--markdown", action="store_true", help="print a markdown table (the default output)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.bench.harness import BenchConfig, markdown_table, run_bench
+    from effnet.bench.harness import BenchConfig, accuracy_table, markdown_table, run_bench
 
     compare = () if args.compare == ("none",) else args.compare
     cfg = BenchConfig(
         model=args.model, batch=args.batch, mode=args.mode, backends=args.backend, compare=compare,
         resolution=args.resolution, rounds=args.rounds, iters=args.iters, latency_iters=args.latency_iters,
         warmup=args.warmup, threads=args.threads, latency=not args.no_latency and args.mode == "infer",
-        isolate_memory=not args.memory_in_process,
+        isolate_memory=not args.memory_in_process, accuracy=args.accuracy, weights=args.weights,
+        calibration=args.calibration,
     )
     quiet = args.json
     result = run_bench(cfg, log=(lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr)))
@@ -70,4 +77,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(_finite(result.to_dict()), indent=2, allow_nan=False))
     if args.markdown or not args.json:
         print(markdown_table(result))
+        if cfg.accuracy:
+            print("\n" + accuracy_table(result))
     return 0
