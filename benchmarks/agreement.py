@@ -1,25 +1,29 @@
-"""Top-1 agreement of effnet's fast inference paths with the plain fp32 model on real photos.
+"""Quality of every fast inference path on real in-distribution images: top-1/top-5 and agreement with fp32.
 
-Real Lite0 weights (the only pretrained effnet weights bundled offline) on the skimage.data
-photos, each in 8 variants (flips, crops, a rotation) so that a 99% target is measurable:
-with 104 samples one flipped prediction is 99.04%. Prints agreement as k/n per path and the
-largest absolute logit difference.
+`python benchmarks/agreement.py DATA [--models lite0,lite1,lite2]`, DATA a folder of ImageNet
+WordNet-id folders (e.g. a copy of ImageNet-val, or any subset of its classes). For each model with
+real weights, ``--calibration`` images of DATA (evenly spaced) calibrate the int8 paths and every
+path is scored on the others: top-1/top-5 against the labels and top-1 agreement with the plain fp32
+model run with its BatchNorm layers unfused. The last column is a robustness row, not a quality
+figure: agreement on 104 variants (flips, crops, a rotation) of 13 out-of-distribution scikit-image
+photos, where the top-2 logits are often close and reduced precision flips predictions easily.
+Timing lives in `effnet bench --accuracy DATA` (the same paths, the same scoring, plus images/s).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from pathlib import Path
 
 import torch
 
+PATHS = "eager,channels_last,bf16,compile,onnxruntime,onnxruntime_int8,executorch,executorch_int8"
 PHOTOS = ["astronaut", "chelsea", "coffee", "rocket", "cat", "hubble_deep_field", "immunohistochemistry",
           "retina", "colorwheel", "page", "camera", "coins", "horse"]
 
 
-def photos(model_name: str = "lite0") -> torch.Tensor:
+def photos(model_name: str) -> torch.Tensor:
+    """The robustness set: 13 skimage photos x 8 variants, preprocessed for ``model_name``."""
     import skimage.data as skdata
     from PIL import Image
 
@@ -37,82 +41,47 @@ def photos(model_name: str = "lite0") -> torch.Tensor:
     return torch.stack(out)
 
 
-CALIBRATION = ["brick", "clock", "grass", "gravel", "moon", "text", "logo", "microaneurysms", "cell"]
+def model_table(name: str, data_dir: str, paths: list[str], calibration: int, batch: int) -> list[str]:
+    from effnet import create_model
+    from effnet.arch import fastpath
+    from effnet.bench.accuracy import load_labelled, logits_of, score
+    from effnet.bench.candidates import _infer_runner
+    from effnet.data.transforms import eval_transform
 
-
-def calibration_images(model_name: str = "lite0") -> torch.Tensor:
-    """Real images *not* in the test set: other skimage images, scikit-learn's two photos, 20 LFW faces."""
-    import numpy as np
-    import skimage.data as skdata
-    from PIL import Image
-    from sklearn.datasets import load_sample_images
-
-    from effnet.data.transforms import eval_transform, to_rgb
-
-    arrays = [getattr(skdata, name)() for name in CALIBRATION] + list(load_sample_images().images)
-    arrays += [(face * 255).astype(np.uint8) for face in skdata.lfw_subset()[:20]]
-    tf = eval_transform(model_name)
-    return torch.stack([tf(to_rgb(Image.fromarray(a if a.dtype == np.uint8 else (a > 0).astype(np.uint8) * 255)))
-                        for a in arrays])
-
-
-def paths(model: torch.nn.Module, which: list[str]) -> dict[str, object]:
-    from effnet.deploy.export import export_onnx, onnx_session
-    from effnet.deploy.inference import optimize_for_inference
-
-    made: dict[str, object] = {}
-    for name in which:
-        if name == "fp32_folded_nhwc":
-            made[name] = optimize_for_inference(model)
-        elif name == "bf16":
-            made[name] = optimize_for_inference(model, dtype=torch.bfloat16)
-        elif name == "compile":
-            made[name] = optimize_for_inference(model, compile=True)
-        elif name in ("onnxruntime", "onnxruntime_int8"):
-            path = Path(tempfile.mkdtemp(prefix="effnet-agree-")) / "m.onnx"
-            export_onnx(model, path, dynamic_batch=True, input_size=model.config.resolution)
-            if name == "onnxruntime_int8":
-                from effnet.deploy.quantize import quantize_onnx_int8
-
-                images = photos(model.config.name)
-                path = quantize_onnx_int8(path, path.with_suffix(".int8.onnx"), calibration_images(model.config.name),
-                                          check=images).path
-            session = onnx_session(path)
-            inp = session.get_inputs()[0].name
-            made[name] = lambda x, s=session, i=inp: torch.from_numpy(s.run(None, {i: x.numpy()})[0])
-        else:
-            raise ValueError(f"unknown path {name!r}")
-    return made
+    model = create_model(name, weights=name).eval()
+    data = load_labelled(data_dir, eval_transform(name), calibration)
+    robust = photos(name)
+    with fastpath.disabled(model):  # the reference: BatchNorm layers run as such
+        ref, ref_robust = logits_of(model, data.images, batch), logits_of(model, robust, batch)
+    lines = [f"{name}: {len(data.labels)} images scored, {len(data.calibration)} calibrate int8", "",
+             "| path | top-1 % | top-5 % | top-1 agreement with fp32 | robustness: agreement on 104 OOD photo variants |",
+             "|---|---:|---:|---:|---:|"]
+    for path in paths:
+        try:
+            run, _ = _infer_runner("effnet", path, model, data.calibration if len(data.calibration) else None)
+        except (ValueError, RuntimeError, ImportError) as exc:
+            lines.append(f"| {path} | skipped: {str(exc).splitlines()[0][:120]} | | | |")
+            continue
+        s = score(logits_of(run, data.images, batch), data.labels, ref)
+        robust_agree = 100 * float((logits_of(run, robust, batch).argmax(1) == ref_robust.argmax(1)).float().mean())
+        agree_n = round(s.agreement * s.images / 100)
+        lines.append(f"| {path} | {s.top1:.1f} | {s.top5:.1f} | {s.agreement:.1f}% ({agree_n}/{s.images}) | "
+                     f"{robust_agree:.1f}% |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--paths", default="fp32_folded_nhwc,bf16,compile,onnxruntime,onnxruntime_int8")
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("data", help="folder of ImageNet WordNet-id folders (n01440764/*.JPEG)")
+    parser.add_argument("--models", default="lite0,lite1,lite2", help="models with offline real weights")
+    parser.add_argument("--paths", default=PATHS)
+    parser.add_argument("--calibration", type=int, default=100, help="images of DATA that calibrate int8 (default 100)")
+    parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args(argv)
-    from effnet import create_model
-
-    model = create_model("lite0", weights="lite0").eval()
-    images = photos("lite0")
-    from effnet.arch import fastpath
-
-    # the reference is the model with its BatchNorm layers run as such
-    with fastpath.disabled(model), torch.inference_mode():
-        ref = torch.cat([model(images[i:i + args.batch]) for i in range(0, len(images), args.batch)])
-    print(f"{len(images)} samples ({len(PHOTOS)} skimage photos x 8 variants), real Lite0 weights\n")
-    print("| path | top-1 agreement | agree / n | max abs logit diff |")
-    print("|---|---:|---:|---:|")
-    print("| eager (BN folded on the fly) | ", end="")
-    with torch.inference_mode():
-        eager = torch.cat([model(images[i:i + args.batch]) for i in range(0, len(images), args.batch)])
-    agree = int((eager.argmax(1) == ref.argmax(1)).sum())
-    print(f"{100 * agree / len(images):.2f}% | {agree}/{len(images)} | {(eager - ref).abs().max().item():.2e} |")
-    for name, run in paths(model, args.paths.split(",")).items():
-        with torch.inference_mode():
-            got = torch.cat([run(images[i:i + args.batch]).float() for i in range(0, len(images), args.batch)])
-        agree = int((got.argmax(1) == ref.argmax(1)).sum())
-        print(f"| {name} | {100 * agree / len(images):.2f}% | {agree}/{len(images)} | "
-              f"{(got - ref).abs().max().item():.2e} |", flush=True)
+    for name in args.models.split(","):
+        print("\n".join(model_table(name, args.data, args.paths.split(","), args.calibration, args.batch)) + "\n",
+              flush=True)
     return 0
 
 
