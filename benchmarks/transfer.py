@@ -1,0 +1,246 @@
+"""Transfer to CIFAR-10 like the paper's Table 5: effnet's fine-tune default vs a plain loop, a linear probe
+and the paper's from-scratch recipe, on the real Lite0-2 weights (B0 from scratch as the no-pretraining control).
+
+    python benchmarks/transfer.py /work/shared/data/cifar10 --subset 300,100 --epochs 3 --image-size 96
+    python benchmarks/transfer.py DATA --ablation            # which part of the paper recipe hurts
+    python benchmarks/transfer.py DATA --subset 0,0 ...      # the full 50,000 / 10,000 split
+
+DATA is CIFAR-10 as JPEG folders (``train/CLASS/*.jpg`` and ``test/CLASS/*.jpg``, or ``val/``). A subset is
+built from symlinks under a temporary folder: ``--subset N,M`` takes N training and M test images per class,
+starting at ``--offset`` (so offset 300 gives a second, disjoint subset). Results are printed as a table and
+appended as JSON lines to ``--log``. All numbers are measured in this run on this CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SPLIT_NAMES = {"train": ("train",), "val": ("val", "test")}
+
+
+def make_subset(source: Path, target: Path, n_train: int, n_val: int, offset: int = 0) -> Path:
+    """``target/train/CLASS`` and ``target/val/CLASS`` as symlinks to the first files of each class (0: all)."""
+    for split, n in (("train", n_train), ("val", n_val)):
+        src = next((source / name for name in SPLIT_NAMES[split] if (source / name).is_dir()), None)
+        if src is None:
+            raise FileNotFoundError(f"{source} has no {' or '.join(SPLIT_NAMES[split])}/ folder")
+        for class_dir in sorted(p for p in src.iterdir() if p.is_dir()):
+            files = sorted(class_dir.iterdir())
+            chosen = files[offset:offset + n] if n else files
+            out = target / split / class_dir.name
+            out.mkdir(parents=True, exist_ok=True)
+            for f in chosen:
+                link = out / f.name
+                if not link.exists():
+                    link.symlink_to(f.resolve())
+    return target
+
+
+# --- the plain loop the issue compares against ----------------------------------------------------------
+
+def plain_loop(data: Path, model: str, weights: str | None, image_size: int, batch_size: int, epochs: int,
+               seed: int = 0, lr: float = 1e-3, workers: int = 0) -> list[dict[str, float]]:
+    """The 20-line loop a PyTorch user writes: AdamW with one-cycle, resize + flip, label smoothing 0.1."""
+    import torch
+    import torch.nn.functional as F
+    from torchvision import datasets
+    from torchvision import transforms as T
+
+    from effnet import create_model
+    from effnet.data.transforms import preprocessing_for
+
+    torch.manual_seed(seed)
+    pre = preprocessing_for(weights or model)
+    norm = [T.ToTensor(), T.Normalize(pre.mean, pre.std)]
+    train_tf = T.Compose([T.Resize((image_size, image_size)), T.RandomHorizontalFlip(), *norm])
+    val_tf = T.Compose([T.Resize((image_size, image_size)), *norm])
+    train_ds, val_ds = datasets.ImageFolder(data / "train", train_tf), datasets.ImageFolder(data / "val", val_tf)
+    train_dl = torch.utils.data.DataLoader(train_ds, batch_size, shuffle=True, drop_last=True, num_workers=workers)
+    val_dl = torch.utils.data.DataLoader(val_ds, 100, num_workers=workers)
+    net = create_model(model, weights=weights, num_classes=len(train_ds.classes))
+    opt = torch.optim.AdamW(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * len(train_dl))
+    history = []
+    for epoch in range(epochs):
+        net.train()
+        total, n = 0.0, 0
+        for x, y in train_dl:
+            loss = F.cross_entropy(net(x), y, label_smoothing=0.1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total, n = total + loss.item() * len(y), n + len(y)
+        history.append({"epoch": epoch + 1, "train_loss": total / n, "val_top1": _top1(net, val_dl)})
+    return history
+
+
+def _top1(net: Any, loader: Any) -> float:  # noqa: ANN401
+    import torch
+
+    net.eval()
+    correct = seen = 0
+    with torch.inference_mode():
+        for x, y in loader:
+            correct += int((net(x).argmax(1) == y).sum())
+            seen += len(y)
+    return 100.0 * correct / seen
+
+
+# --- effnet's own runs ----------------------------------------------------------------------------------
+
+def effnet_run(data: Path, model: str, weights: str | None, image_size: int, batch_size: int, epochs: int,
+               seed: int = 0, **overrides: Any) -> list[dict[str, float]]:  # noqa: ANN401
+    """``effnet train`` through the library; ``overrides`` are TrainConfig fields (recipe=..., lr=...)."""
+    from effnet.training import TrainConfig, train
+
+    lr_per_256 = overrides.pop("lr_per_256", None)  # an ablation row's rate, scaled to the batch like a recipe's
+    if lr_per_256 is not None:
+        overrides["lr"] = lr_per_256 * batch_size / 256
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    with tempfile.TemporaryDirectory(prefix="effnet-transfer-") as out:
+        cfg = TrainConfig(data=str(data), model=model, weights=weights, image_size=image_size, batch_size=batch_size,
+                          epochs=epochs, seed=seed, out_dir=out, workers=0, progress=False, tensorboard=False,
+                          plots=False, quiet=True, **overrides)
+        result = train(cfg)
+    return [{"epoch": h["epoch"], "train_loss": h["train_loss"], "val_loss": h["val_loss"], "val_top1": h["val_top1"]}
+            for h in result.history]
+
+
+def probe_run(data: Path, model: str, weights: str | None, image_size: int, batch_size: int, **_: Any) -> list[dict]:  # noqa: ANN401
+    """Linear probe: pooled features once, then a head fit (see :mod:`effnet.deploy.embed`)."""
+    from effnet.deploy.embed import linear_probe
+
+    result = linear_probe(data, model=model, weights=weights, image_size=image_size, batch_size=max(batch_size, 64),
+                          progress=False)
+    return [{"epoch": 0, "train_loss": result.train_loss, "val_top1": result.top1}]
+
+
+# --- what to run ----------------------------------------------------------------------------------------
+
+# One change at a time: from the paper's recipe towards fine-tuning (what does the damage), and from the
+# fine-tune recipe back towards the paper's (what each of its choices is worth).
+ABLATION: list[tuple[str, dict[str, Any]]] = [
+    ("paper recipe", {"recipe": "paper"}),
+    ("paper, no EMA", {"recipe": "paper", "ema": False}),
+    ("paper, AdamW 8e-3/256 cosine", {"recipe": "paper", "optimizer": "adamw", "lr": None, "schedule": "cosine",
+                                      "weight_decay": 0.05, "lr_per_256": 8e-3}),
+    ("paper, no RandAugment, crops >= 50%", {"recipe": "paper", "augment": "none", "crop_scale": (0.5, 1.0)}),
+    ("finetune recipe", {"recipe": "finetune"}),
+    ("finetune, backbone at the head's lr", {"recipe": "finetune", "backbone_lr_scale": 1.0}),
+    ("finetune, backbone at 0.3 x lr", {"recipe": "finetune", "backbone_lr_scale": 0.3}),
+    ("finetune, EMA 0.9999", {"recipe": "finetune", "ema": True, "ema_decay": 0.9999}),
+    ("finetune, RandAugment m9 + crops >= 8%", {"recipe": "finetune", "augment": "randaugment",
+                                               "crop_scale": (0.08, 1.0)}),
+    ("finetune, paper's head init", {"recipe": "finetune", "zero_head": False}),
+    ("finetune, BN momentum 0.01 (model's)", {"recipe": "finetune", "bn_momentum": 0.01}),
+    ("finetune, frozen BN", {"recipe": "finetune", "freeze_bn": True}),
+    ("finetune, RMSProp-TF 0.016/256 step", {"recipe": "finetune", "optimizer": "rmsprop_tf", "lr_per_256": 0.016,
+                                            "schedule": "step", "weight_decay": 1e-5}),
+    ("finetune, dropout 0.2 + drop-connect 0.2", {"recipe": "finetune", "dropout": 0.2, "drop_connect": 0.2}),
+]
+
+RUNNERS = {"plain": plain_loop, "effnet default": effnet_run, "probe": probe_run,
+           "paper recipe": lambda *a, **k: effnet_run(*a, recipe="paper", **k)}
+
+
+def run_one(name: str, fn: Any, log: Path | None, **kwargs: Any) -> dict[str, Any]:  # noqa: ANN401
+    t0 = time.perf_counter()
+    history = fn(**kwargs)
+    row = {"run": name, **{k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()},
+           "history": history, "top1": history[-1]["val_top1"], "seconds": round(time.perf_counter() - t0, 1)}
+    print(f"{name:52s} {kwargs.get('model', '')}{'' if kwargs.get('weights') else ' (scratch)':10s} "
+          f"top-1 {row['top1']:6.2f}%  ({row['seconds']:.0f} s)", flush=True)
+    if log:
+        with open(log, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    return row
+
+
+def plot_histories(logs: list[Path], out: Path, title: str) -> Path:
+    """Val top-1 against epochs for every logged run (the probe as a horizontal line)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from effnet.fileio import save_figure
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for log in logs:
+        for line in log.read_text().splitlines():
+            row = json.loads(line)
+            label = f"{row['model']}{'' if row.get('weights') else ' scratch'}: {row['run']}"
+            hist = row["history"]
+            if row["run"] == "probe":
+                ax.axhline(hist[-1]["val_top1"], ls=":", lw=1, color="grey")
+                ax.annotate(label, (0.02, hist[-1]["val_top1"] + 0.5), xycoords=("axes fraction", "data"), fontsize=7)
+                continue
+            ax.plot([0] + [h["epoch"] for h in hist], [10.0] + [h["val_top1"] for h in hist], marker="o", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("val top-1 (%)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return save_figure(fig, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", type=Path)
+    p.add_argument("--subset", default="300,100", help="N,M train/val images per class (0,0: the full split)")
+    p.add_argument("--offset", type=int, default=0, help="first file of each class (a disjoint subset: 300)")
+    p.add_argument("--models", default="lite0,lite1,lite2,b0", help="lite*: pretrained; b0: from scratch")
+    p.add_argument("--runs", default="effnet default,plain,probe,paper recipe")
+    p.add_argument("--ablation", action="store_true", help="run the ablation rows (lite0) instead")
+    p.add_argument("--rows", default=None, help="only these ablation rows (0-based indices, comma-separated)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--log", type=Path, default=None, help="append one JSON line per run")
+    p.add_argument("--plot", type=Path, nargs="+", default=None, metavar="LOG",
+                   help="only plot these logs' accuracy against epochs to --plot-out")
+    p.add_argument("--plot-out", type=Path, default=Path("docs/transfer_epochs.png"))
+    args = p.parse_args(argv)
+    if args.plot:
+        print(plot_histories(args.plot, args.plot_out, f"CIFAR-10 {args.subset} per class, {args.image_size}px"))
+        return 0
+    if not args.data.is_dir():
+        print(f"skipped: {args.data} not found (CIFAR-10 JPEG folders, e.g. /work/shared/data/cifar10)")
+        return 0
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    n_train, n_val = (int(v) for v in args.subset.split(","))
+    with tempfile.TemporaryDirectory(prefix="cifar-subset-") as tmp:
+        data = make_subset(args.data, Path(tmp), n_train, n_val, args.offset)
+        common = dict(data=data, image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
+                      seed=args.seed)
+        print(f"{data}: {n_train or 'all'} train / {n_val or 'all'} val per class from offset {args.offset}, "
+              f"{args.image_size}px, batch {args.batch_size}, {args.epochs} epochs, {os.cpu_count()} CPUs", flush=True)
+        if args.ablation:
+            rows = [int(i) for i in args.rows.split(",")] if args.rows else range(len(ABLATION))
+            for name, overrides in (ABLATION[i] for i in rows):
+                run_one(name, effnet_run, args.log, model="lite0", weights="lite0", **common, **overrides)
+            return 0
+        for model in args.models.split(","):
+            weights = model if model.startswith("lite") else None
+            for run in args.runs.split(","):
+                if run in ("probe", "plain") and weights is None and run == "probe":
+                    continue  # a probe of random features says nothing
+                run_one(run, RUNNERS[run], args.log, model=model, weights=weights, **common)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
