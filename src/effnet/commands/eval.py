@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from effnet.deploy.backends import BACKENDS
+
 
 def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
     p = subparsers.add_parser("eval", help="top-1/top-5 accuracy of weights on an image folder")
@@ -20,6 +22,8 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.add_argument("--image-size", type=int, default=None, help="default: the size stored with the weights")
     p.add_argument("--per-class", action="store_true", help="also report accuracy per class")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--backend", choices=tuple(BACKENDS), default="eager",
+                   help="how to run the model (default eager; others on the CPU); which is fastest: docs/deploy.md")
     p.set_defaults(func=run)
 
 
@@ -27,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from effnet.training.evaluate import evaluate_folder
 
     result = evaluate_folder(args.data, args.model, args.weights, args.batch_size, args.workers, args.device,
-                             args.image_size)
+                             args.image_size, backend=args.backend)
     if not args.per_class:
         result.pop("per_class")
     if args.json:

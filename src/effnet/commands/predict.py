@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from effnet.deploy.backends import BACKENDS
 from effnet.deploy.predict import MAX_PIXELS
 
 
@@ -23,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"skip images with more pixels than this, unread (decompression-bomb guard; default "
                         f"{MAX_PIXELS:,}, PIL's)")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
+    p.add_argument("--backend", choices=tuple(BACKENDS), default="eager",
+                   help="how to run the model (default eager); which is fastest: docs/deploy.md")
     p.set_defaults(func=run)
 
 
@@ -36,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     if args.max_pixels < 1:
         raise ValueError(f"--max-pixels must be >= 1, got {args.max_pixels}")
     spec = model_spec(args.weights, args.model)
-    model = spec.build()
+    from effnet.deploy.backends import with_backend
+
+    model = with_backend(spec.build(), args.backend, spec.preprocessing.resolution)
     transform = eval_transform(spec.preprocessing)
     failed = 0
     for path, preds, error in classify_files(model, args.images, transform, args.top, spec.class_names,

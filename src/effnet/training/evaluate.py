@@ -122,11 +122,12 @@ def _few(names: list[str], n: int = 3) -> str:
 
 def evaluate_folder(
     data: str, model: str | None, weights: str, batch_size: int = 64, workers: int | None = None, device: str = "auto",
-    image_size: int | None = None,
+    image_size: int | None = None, backend: str = "eager",
 ) -> dict[str, Any]:
     """Top-1/top-5 of ``weights`` (a file, registry tag or effnet train run folder) on ``data`` (its
     ``val/`` split, or the folder itself), at the weights' own resolution and preprocessing. ``model``
-    overrides the architecture the weights name."""
+    overrides the architecture the weights name; ``backend`` runs it another way
+    (:func:`effnet.deploy.backends.with_backend`: CPU only)."""
     from torch.utils.data import DataLoader
 
     from effnet.data.transforms import eval_transform
@@ -146,6 +147,12 @@ def evaluate_folder(
     dev = pick_device(device)
     net = spec.build().to(dev)
     size = image_size or spec.preprocessing.resolution
+    if backend != "eager":
+        from effnet.deploy.backends import with_backend
+
+        if dev.type != "cpu":
+            raise ValueError(f"--backend {backend} runs on the CPU; add --device cpu")
+        net = with_backend(net, backend, size)
     ds = ImageFiles(samples, eval_transform(spec.preprocessing, resolution=size))
     loader = DataLoader(ds, batch_size=batch_size, num_workers=default_workers() if workers is None else workers,
                         collate_fn=collate_skip_bad)
@@ -153,5 +160,5 @@ def evaluate_folder(
     result["skipped"] = [f"{p}: {r}" for p, r in scan.skipped] + result["skipped"]
     result["per_class"] = {c: result["per_class"][i] for c, i in mapping.items()}
     result.update(data=str(split), model=spec.config.name, weights=str(spec.weights), image_size=size,
-                  classes_matched_by=matched_by)
+                  classes_matched_by=matched_by, backend=backend)
     return result
