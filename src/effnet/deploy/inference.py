@@ -81,6 +81,8 @@ def optimize_for_inference(
     runs in bf16 (refused when the CPU lacks bf16 support, where it would be slower than fp32);
     ``compile`` wraps the result in ``torch.compile`` (inductor; the first call compiles).
     The returned module takes float32 NCHW input and returns float32 logits in eval mode.
+    Which path (this, ONNX Runtime, ExecuTorch, int8) is fastest for which model and precision, and
+    what each costs in top-1: docs/deploy.md.
     """
     if dtype not in (None, torch.float32, torch.bfloat16):
         raise ValueError(f"dtype must be None, torch.float32 or torch.bfloat16, got {dtype}; for int8 use effnet.deploy.quantize.quantize_onnx_int8 (ONNX Runtime)")

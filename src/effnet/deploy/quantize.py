@@ -2,10 +2,10 @@
 
 Weights are quantized per output channel, activations per tensor from ranges seen on calibration
 images (QDQ format, which onnxruntime runs with its int8 kernels: VNNI/AMX where the CPU has them).
-It is lossy for EfficientNet (depthwise convs and Swish/SE quantize poorly) and pays only for the
-Lite models: B0's SE multiply and Swish stay fp32 between quantize/dequantize nodes, so it gains
-little speed (the measured speed and agreement of both: docs/benchmarks.md). Every result therefore carries its agreement on images that were *not* used for calibration.
-"""
+It pays for the Lite models (ReLU6, no SE), not for B0, whose SE multiply and Swish stay fp32 between
+quantize/dequantize nodes. Calibrate on real images from the deployment's domain; how many are
+needed and what int8 costs in top-1 on real ImageNet images: docs/deploy.md and docs/benchmarks.md.
+Every result carries its agreement with fp32 on images that were *not* used for calibration."""
 
 from __future__ import annotations
 
