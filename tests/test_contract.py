@@ -23,7 +23,7 @@ from timm.models import FeatureInfo
 
 import effnet
 import effnet.arch.backbone
-from effnet.arch.backbone import FeatureExtractor
+from effnet.arch.features import FeatureExtractor
 
 SIZE = 64
 HEAVY = {"b5", "b6", "b7", "b8", "l2"}
@@ -171,11 +171,6 @@ def test_grad_checkpointing_gives_the_same_output(name):
     assert close(checkpointed, plain)
 
 
-# TorchScript / FX support comes with issue 11a's layers split; until it lands these may fail.
-PENDING_11A = pytest.mark.xfail(strict=False, reason="TorchScript/FX support lands with issue 11a")
-
-
-@PENDING_11A
 @pytest.mark.parametrize("name", MODELS)
 def test_torchscript(name):
     model = model_for(name)
@@ -184,7 +179,6 @@ def test_torchscript(name):
         assert close(scripted(image()), reference(model, image()))
 
 
-@PENDING_11A
 @pytest.mark.parametrize("name", ["b0", "lite1"])
 def test_torchscript_features(name):
     model = effnet.create_model(name, features_only=True, out_indices=(1, 2, 3)).eval()
@@ -193,7 +187,6 @@ def test_torchscript_features(name):
         assert all(close(a, b) for a, b in zip(scripted(image()), reference(model, image()), strict=True))
 
 
-@PENDING_11A
 @pytest.mark.parametrize("name", MODELS)
 def test_fx(name):
     model = model_for(name)
@@ -205,7 +198,6 @@ def test_fx(name):
     assert all(p.grad is not None for p in traced.parameters())
 
 
-@PENDING_11A
 @pytest.mark.parametrize("name", ["b0", "lite0"])
 def test_fx_then_torchscript(name):
     """timm's fx_torchscript: the traced graph scripts (string annotations would break it)."""

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from effnet.arch import fastpath, memory
-from effnet.arch.backbone import FeatureInfo, take_indices
 from effnet.arch.config import STEM_STRIDE, ModelConfig, get_config
+from effnet.arch.features import FeatureExtractor, FeatureInfo, take_indices
 from effnet.arch.layers import ConvBNAct, MBConv
 from effnet.arch.scaling import (
     ALPHA,
@@ -35,14 +35,16 @@ from effnet.arch.scaling import (
 @torch.fx.wrap  # a leaf of FX graphs: its checks are Python control flow on the input's shape
 def check_image_batch(x: torch.Tensor, in_chans: int) -> None:
     """Refuse anything but an (N, in_chans, H, W) batch, in one line naming the fix (skipped while traced or compiled)."""
-    if torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting():
-        return
-    if x.dim() != 4 or x.shape[1] != in_chans:
-        raise ValueError(
-            f"expected an image batch of shape (N, {in_chans}, H, W), got {tuple(x.shape)}; "
-            f"convert the images to {in_chans} channels or build the model with "
-            f"in_chans={x.shape[1] if x.dim() == 4 else '...'}"
-        )
+    # Under torch.jit.is_scripting() TorchScript skips the block (an FX graph that keeps this call scripts).
+    if not torch.jit.is_scripting():
+        if torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting():
+            return
+        if x.dim() != 4 or x.shape[1] != in_chans:
+            raise ValueError(
+                f"expected an image batch of shape (N, {in_chans}, H, W), got {tuple(x.shape)}; "
+                f"convert the images to {in_chans} channels or build the model with "
+                f"in_chans={x.shape[1] if x.dim() == 4 else '...'}"
+            )
 
 
 #: Global pooling types (timm's names): average, max, or none ('' keeps the map, no flatten).
@@ -326,7 +328,7 @@ def create_model(
     ``drop_rate`` / ``drop_path_rate`` are ``dropout`` / ``drop_connect``.
     ``weights`` is a file path or registry tag handed to :func:`effnet.load_weights`; the model's
     ``pretrained_cfg`` then describes the weights' own preprocessing.
-    ``features_only=True`` returns a :class:`~effnet.arch.backbone.FeatureExtractor` (a list of
+    ``features_only=True`` returns a :class:`~effnet.arch.features.FeatureExtractor` (a list of
     the maps at ``out_indices`` of ``feature_info``), as timm's ``features_only``.
     """
     _timm_aliases(overrides, drop_rate, drop_path_rate)
@@ -351,7 +353,5 @@ def create_model(
         if sw.weight_set is not None and sw.weight_set.url:
             model.pretrained_cfg["url"] = sw.weight_set.url
     if features_only:
-        from effnet.arch.backbone import FeatureExtractor
-
         return FeatureExtractor(model, out_indices)
     return model
