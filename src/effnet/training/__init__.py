@@ -8,6 +8,6 @@ Stable API::
 """
 
 from effnet.training.config import TrainConfig, TrainResult
-from effnet.training.engine import TrainingDiverged, train
+from effnet.training.engine import TrainingDiverged, TrainingInterrupted, train
 
-__all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "train"]
+__all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "train"]
