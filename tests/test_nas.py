@@ -243,3 +243,10 @@ def test_space_file_overrides_and_rejects(tmp_path):
     path.write_text(json.dumps({"kernel": []}))
     with pytest.raises(ValueError, match="non-empty list"):
         load_space(path)
+
+
+def test_a_seeded_search_is_reproducible(tmp_path):
+    runs = [run_nas(TINY, SearchSpace(), tmp_path / name, trials=5, train_fn=fake_top1, log=lambda s: None,
+                    plot=False) for name in ("a", "b")]
+    archs = [[r["arch"] for r in sorted(run.ranked, key=lambda r: r["trial"])] for run in runs]
+    assert archs[0] == archs[1] and len({json.dumps(a, sort_keys=True) for a in archs[0]}) == 5

@@ -112,17 +112,19 @@ class StudySpec:
             raise ValueError(f"cannot open study storage {self.storage!r}: {first}; give a reachable database "
                              "URL (sqlite:///FILE, postgresql://..., mysql://...) or journal:///PATH") from None
 
-    def make_sampler(self, worker: int) -> optuna.samplers.BaseSampler:
+    def make_sampler(self, trial_number: int = 0) -> optuna.samplers.BaseSampler:
+        """The sampler for one trial, seeded with seed + trial number: whichever worker, on whatever machine,
+        samples trial n draws the same random numbers, and no two trials share them (one seed per process
+        would give two workers the same random startup trials)."""
         if self.sampler == "grid":
             return QueuedGridSampler(self.grid, seed=self.seed)
-        # Each worker its own seed: the same seed in two processes would draw the same random startup trials.
         # constant_liar: a running trial counts as a poor result, so parallel workers spread out.
         return optuna.samplers.TPESampler(multivariate=True, n_startup_trials=self.startup_trials,
-                                          seed=self.seed + worker, constant_liar=True)
+                                          seed=self.seed + trial_number, constant_liar=True)
 
-    def open(self, worker: int = 0) -> optuna.Study:
+    def open(self) -> optuna.Study:
         return optuna.create_study(study_name=self.name, storage=self.open_storage(), direction="maximize",
-                                   sampler=self.make_sampler(worker), load_if_exists=True)
+                                   sampler=self.make_sampler(), load_if_exists=True)
 
 
 def prepare(spec: StudySpec, slots: list[tuple[str, dict[str, Any]]], settings: dict[str, Any]) -> optuna.Study:
@@ -152,11 +154,12 @@ def _json_normal(value: Any) -> Any:  # noqa: ANN401
     return json.loads(json.dumps(value))
 
 
-def claim(study: optuna.Study) -> optuna.Trial | None:
+def claim(study: optuna.Study, spec: StudySpec) -> optuna.Trial | None:
     """A queued trial, now RUNNING in this worker; None when the queue is empty."""
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         try:
             if study._storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
+                study.sampler = spec.make_sampler(frozen.number)
                 return optuna.Trial(study, frozen._trial_id)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
@@ -191,11 +194,11 @@ def work(spec: StudySpec, objective: Objective, worker: int = 0, log: Callable[[
     run that diverged, which is kept and ranked last). An exception fails the trial and re-enqueues it, then
     propagates (Ctrl-C included): the rerun retries it.
     """
-    study = spec.open(worker)
+    study = spec.open()
     done, waited = 0, False
     while True:
         fail_stale_trials(study)
-        trial = claim(study)
+        trial = claim(study, spec)
         if trial is None:
             running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if not running:

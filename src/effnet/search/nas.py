@@ -9,8 +9,9 @@ Each trial decodes an architecture from :mod:`effnet.search.space`, trains it br
 Sampler: Optuna's TPE with ``multivariate=True``. The space is 42 categorical choices and the budget a
 dozen or two trials: TPE models the good and bad trials' choice frequencies jointly and exploits after a
 few random startup trials, where an evolutionary sampler (NSGA-II) needs a population per generation,
-i.e. hundreds of trials, before selection does anything. The seed is fixed (``--seed``); worker k samples
-with seed + k, so one worker reproduces a run exactly.
+i.e. hundreds of trials, before selection does anything. The seed is fixed (``--seed``): trial n samples
+with seed + n, so one worker reproduces a run exactly (with several, what trial n sees of the others
+depends on timing).
 """
 
 from __future__ import annotations
