@@ -40,6 +40,7 @@ def plot(pts: list[tuple[str, str, float, float]], out: Path, title: str) -> Pat
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     from effnet.fileio import save_figure
 
@@ -60,6 +61,8 @@ def plot(pts: list[tuple[str, str, float, float]], out: Path, title: str) -> Pat
     ax.set_xlabel("images/s (batch 32, 2 CPU threads)")
     ax.set_ylabel("top-1 % on the labelled sample")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower left", ncol=2)
     ax.set_title(title, fontsize=10)
