@@ -141,6 +141,10 @@ ROWS = [
         ("convert", "{w}/bad_eps.safetensors", *CONVERT_TO_KEEP, "--model", "lite0"),
         expect_in_stderr="bn_eps must be a number in (0, 1], got -1"),
     # 2.7 nonsense that used to "succeed"
+    Row("bench --accuracy with a missing folder", ("bench", "--model", "lite0", "--accuracy", "{t}/nope"),
+        in_process=True, expect_in_stderr="{t}/nope: no such folder"),
+    Row("bench --accuracy without real weights", ("bench", "--model", "b0", "--accuracy", "{t}"),
+        in_process=True, expect_in_stderr="--accuracy needs real weights for b0"),
     Row("bench --resolution 0", ("bench", "--resolution", "0"), in_process=True,
         expect_in_stderr="argument --resolution: must be a positive integer"),
     Row("search --step 0", ("search", "--data", "demo", "--step", "0"), in_process=True,

@@ -215,13 +215,13 @@ def _measure_round(cand: Candidate, cfg: BenchConfig, samples: dict[str, list[fl
 def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchResult:
     """Build every candidate, warm each up, then measure them in interleaved rounds."""
     cfg.validate()
+    data = _accuracy_data(cfg, log) if cfg.accuracy else None  # bad data fails before any measuring
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     result = BenchResult(cfg, describe_machine())
     log(f"measuring matmul peak on {result.machine['threads']} threads ...")
     result.machine["matmul_peak_gflops_fp32"] = matmul_peak_gflops(torch.float32, cfg.matmul_n)
     result.machine["matmul_peak_gflops_bf16"] = matmul_peak_gflops(torch.bfloat16, cfg.matmul_n)
-    data = _accuracy_data(cfg, log) if cfg.accuracy else None
     calibration = data.calibration if data is not None and len(data.calibration) else None  # None: bundled photos
     cands, result.skipped = build_candidates(cfg, log, calibration=calibration)
     scores = _score_paths(cfg, cands, data, log) if data is not None else {}
@@ -265,7 +265,6 @@ def _accuracy_data(cfg: BenchConfig, log: Callable[[str], None]) -> LabelledImag
         if get_weight_set(cfg.model) is None:
             raise ValueError(f"--accuracy needs real weights for {cfg.model}: pass --weights TAG_OR_FILE")
         cfg.weights = cfg.model
-    log(f"reading the labelled images of {cfg.accuracy} ...")
     return load_labelled(cfg.accuracy, eval_transform(cfg.weights, resolution=cfg.resolution), cfg.calibration)
 
 
