@@ -250,3 +250,18 @@ def test_a_seeded_search_is_reproducible(tmp_path):
                     plot=False) for name in ("a", "b")]
     archs = [[r["arch"] for r in sorted(run.ranked, key=lambda r: r["trial"])] for run in runs]
     assert archs[0] == archs[1] and len({json.dumps(a, sort_keys=True) for a in archs[0]}) == 5
+
+
+def test_a_test_split_is_read_as_the_held_out_split(tmp_path):
+    """CIFAR-10's layout (train/ and test/, no val/): the final comparisons evaluate on test/."""
+    from PIL import Image
+
+    from effnet.training.data import find_splits
+
+    for split in ("train", "test"):
+        for label in ("cat", "dog"):
+            (tmp_path / split / label).mkdir(parents=True)
+            Image.new("RGB", (8, 8), (10, 20, 30)).save(tmp_path / split / label / "0.png")
+    splits = find_splits(tmp_path)
+    assert splits.classes == ["cat", "dog"]
+    assert [p for p, _ in splits.val] == [str(tmp_path / "test" / c / "0.png") for c in ("cat", "dog")]
