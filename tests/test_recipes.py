@@ -37,7 +37,7 @@ def test_explicit_values_win_over_the_recipe_and_are_named():
     assert (cfg.lr, cfg.optimizer, cfg.ema, cfg.crop_scale) == (0.05, "sgd", True, (0.2, 1.0))
     assert cfg.warmup_epochs == 1.0 and cfg.warmup_steps is None  # epochs given: the recipe's steps dropped
     assert cfg.ema_decay == FINETUNE.ema_decay and cfg.weight_decay == FINETUNE.weight_decay
-    assert "your --optimizer, --ema, --crop-scale kept" in line
+    assert line.endswith("your --lr, --warmup-epochs, --optimizer, --ema, --crop-scale kept")
     cfg, _ = resolve(TrainConfig(recipe="paper", ema=False, augment="none"))
     assert (cfg.ema, cfg.augment, cfg.optimizer) == (False, "none", PAPER.optimizer)
     with pytest.raises(ValueError, match="unknown recipe 'fast'; choose paper or finetune"):

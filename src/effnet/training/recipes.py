@@ -93,7 +93,7 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, str]:
     if cfg.lr is None:
         filled["lr"] = recipe.lr_per_256 * cfg.batch_size / 256
     filled["recipe"] = recipe.name
-    given = {f: getattr(cfg, f) for f in _FIELDS if getattr(cfg, f) is not None}
+    given = {f: getattr(cfg, f) for f in ("lr", "warmup_epochs", *_FIELDS) if getattr(cfg, f) is not None}
     if given:
         line += "; your " + ", ".join(f"--{k.replace('_', '-')}" for k in given) + " kept"
     return dataclasses.replace(cfg, **filled), line
