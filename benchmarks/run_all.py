@@ -24,7 +24,7 @@ COMMON = ["--rounds", "2", "--iters", "2", "--latency-iters", "10"]
 RUNS = {
     "infer": ["--mode", "infer", "--batch", "32", "--backend", "eager,channels_last,bf16,onnxruntime,onnxruntime_int8",
               "--compare", "torchvision,timm", *COMMON],
-    "fast": ["--mode", "infer", "--batch", "32", "--backend", "channels_last,compile,onnxruntime",
+    "fast": ["--mode", "infer", "--batch", "32", "--backend", "channels_last,compile,onnxruntime,executorch",
              "--compare", "torchvision", *COMMON],
     "train": ["--mode", "train", "--batch", "32", "--backend", "eager,channels_last,checkpoint,checkpoint_early,checkpoint_selective,bf16_checkpoint",
               "--compare", "torchvision", "--rounds", "4", "--iters", "1"],
