@@ -174,6 +174,7 @@ def plot_histories(logs: list[Path], out: Path, title: str) -> Path:
     from effnet.fileio import save_figure
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    probes = 0
     for log in logs:
         for line in log.read_text().splitlines():
             row = json.loads(line)
@@ -181,7 +182,9 @@ def plot_histories(logs: list[Path], out: Path, title: str) -> Path:
             hist = row["history"]
             if row["run"] == "probe":
                 ax.axhline(hist[-1]["val_top1"], ls=":", lw=1, color="grey")
-                ax.annotate(label, (0.02, hist[-1]["val_top1"] + 0.5), xycoords=("axes fraction", "data"), fontsize=7)
+                ax.annotate(f"{label} {hist[-1]['val_top1']:.1f}%", (0.02 + 0.3 * probes, hist[-1]["val_top1"] + 0.5),
+                            xycoords=("axes fraction", "data"), fontsize=7)
+                probes += 1
                 continue
             ax.plot([0] + [h["epoch"] for h in hist], [10.0] + [h["val_top1"] for h in hist], marker="o", label=label)
     ax.set_xlabel("epoch")
