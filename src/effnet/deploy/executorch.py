@@ -27,7 +27,7 @@ from effnet.deploy.export import (
     _default_input_shape,
     _finish_check,
 )
-from effnet.deploy.quantize import Int8Result
+from effnet.deploy.quantize import Int8Result, padded_batches
 
 
 def _require_executorch() -> None:
@@ -48,20 +48,9 @@ def quantize_pt2e(model: nn.Module, example: torch.Tensor, calibration: torch.Te
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
     prepared = prepare_pt2e(torch.export.export(model, (example,)).module(), quantizer)
     with torch.no_grad():
-        for chunk in _chunks(calibration, batch):
+        for chunk in padded_batches(calibration, batch):
             prepared(chunk)
     return convert_pt2e(prepared)
-
-
-def _chunks(images: torch.Tensor, batch: int) -> list[torch.Tensor]:
-    """``images`` in chunks of exactly ``batch`` (the program's fixed batch), the last padded by repetition."""
-    out = []
-    for i in range(0, len(images), batch):
-        chunk = images[i:i + batch]
-        if len(chunk) < batch:
-            chunk = torch.cat([chunk, chunk[-1:].expand(batch - len(chunk), *chunk.shape[1:])])
-        out.append(chunk)
-    return out
 
 
 class _PlainSqueezeExcite(nn.Module):
@@ -116,7 +105,7 @@ def executorch_runner(path: str | Path) -> Callable[[torch.Tensor], torch.Tensor
     batch = method.metadata.input_tensor_meta(0).sizes()[0]
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        outs = [method.execute([chunk.contiguous().float()])[0] for chunk in _chunks(x, batch)]
+        outs = [method.execute([chunk.contiguous().float()])[0] for chunk in padded_batches(x, batch)]
         return torch.cat(outs)[:len(x)]
 
     return run

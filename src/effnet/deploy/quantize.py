@@ -58,14 +58,15 @@ def folder_images(folder: str | Path, transform: object, limit: int = 256) -> tu
     return torch.stack(tensors), skipped
 
 
-def _batches(images: torch.Tensor, batch: int) -> list[np.ndarray]:
-    """``images`` in chunks of ``batch``, the last padded by repeating its final image."""
+def padded_batches(images: torch.Tensor, batch: int) -> list[torch.Tensor]:
+    """``images`` in chunks of exactly ``batch`` (a fixed-batch program's input), the last padded by
+    repeating its final image."""
     chunks = []
     for i in range(0, len(images), batch):
         chunk = images[i:i + batch]
         if len(chunk) < batch:
             chunk = torch.cat([chunk, chunk[-1:].expand(batch - len(chunk), *chunk.shape[1:])])
-        chunks.append(chunk.numpy())
+        chunks.append(chunk)
     return chunks
 
 
@@ -81,7 +82,7 @@ def _input(path: Path) -> tuple[object, str, int]:
 def _run(model: tuple[object, str, int], images: torch.Tensor) -> np.ndarray:
     """Logits of ``images`` from a model opened with :func:`_input`."""
     session, name, batch = model
-    outputs = [session.run(None, {name: chunk})[0] for chunk in _batches(images, batch)]
+    outputs = [session.run(None, {name: chunk.numpy()})[0] for chunk in padded_batches(images, batch)]
     return np.concatenate(outputs)[:len(images)]
 
 
@@ -108,7 +109,7 @@ def quantize_onnx_int8(
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter([{input_name: chunk} for chunk in _batches(calibrate, batch)])
+            self.batches = iter([{input_name: chunk.numpy()} for chunk in padded_batches(calibrate, batch)])
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.batches, None)
