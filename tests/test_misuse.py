@@ -286,6 +286,22 @@ ROWS += [
         expect_in_stderr="class folder(s) 0, 1, 2 are not ImageNet WordNet ids"),
     Row("eval --image-size 0", ("eval", "{t}/digits/val", "--weights", "lite0", "--image-size", "0"), setup=digits,
         in_process=True, expect_in_stderr="image size must be >= 1, got 0"),
+    Row("embed over an existing --out without --overwrite", ("embed", "{photo}", "--out", "{t}/feats.npz"),
+        setup=lambda t: (t / "feats.npz").write_bytes(b"earlier features"), in_process=True,
+        expect_in_stderr="{t}/feats.npz already exists; pass --overwrite"),
+    Row("embed --out that is not .npz", ("embed", "{photo}", "--out", "{t}/feats.csv"), in_process=True,
+        expect_in_stderr="--out must end in .npz"),
+    Row("embed an empty folder", ("embed", "{t}/empty", "--out", "{t}/f.npz", "--no-progress"), setup=empty_folder,
+        in_process=True, expect_in_stderr="no image files found in {t}/empty"),
+    Row("embed a missing file", ("embed", "{t}/no.jpg", "--out", "{t}/f.npz"), in_process=True,
+        expect_in_stderr="{t}/no.jpg: no such file or folder"),
+    Row("embed only unreadable files: nothing written", ("embed", "{t}/bad", "--out", "{t}/f.npz", "--no-progress"),
+        setup=lambda t: ((t / "bad").mkdir(), (t / "bad" / "x.jpg").write_bytes(b"not a jpeg")), in_process=True,
+        expect_in_stderr="no readable images among 1 file(s) (first: {t}/bad/x.jpg"),
+    Row("embed --batch-size 0", ("embed", "{photo}", "--out", "{t}/f.npz", "--batch-size", "0"), in_process=True,
+        expect_in_stderr="--batch-size must be >= 1, got 0"),
+    Row("probe a folder without train/ and val/", ("probe", "{t}/empty", "--no-progress"), setup=empty_folder,
+        in_process=True, expect_in_stderr="--val-fraction 0.1"),
 ]
 
 
