@@ -14,7 +14,9 @@ from effnet.training.schedule import SCHEDULES
 
 def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
     p = subparsers.add_parser("train", help="train or fine-tune on an image folder (train/CLASS/*.jpg, val/CLASS/*.jpg)",
-                              description="Train with the paper's recipe; works under torchrun for many GPUs.")
+                              description="Train from scratch with the paper's recipe, or fine-tune --weights with the "
+                                          "fine-tune recipe (the first line says which and why); works under "
+                                          "torchrun for many GPUs.")
     p.add_argument("data", nargs="?", default=None, help="image-folder root, or 'demo' for the built-in digits")
     p.add_argument("--data", dest="data_opt", default=None, help="same as DATA ('demo' for the built-in digits)")
     p.add_argument("--model", default="b0", help="model name (b0..b7, lite0..) or a config .json")
