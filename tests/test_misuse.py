@@ -304,6 +304,23 @@ ROWS += [
         in_process=True, expect_in_stderr="--val-fraction 0.1"),
 ]
 
+NAS = ("nas", "{t}/digits", "--out", "{t}/nas", "--max-steps", "1", "--threads", "1")
+ROWS += [
+    Row("nas --space with an unknown key", (*NAS, "--space", "{t}/space.json"), in_process=True,
+        setup=lambda t: (digits(t), (t / "space.json").write_text('{"kernels": [3]}')),
+        expect_in_stderr="search space file {t}/space.json: unknown key(s) ['kernels']"),
+    Row("nas --target-macs 0", (*NAS, "--target-macs", "0"), setup=digits, in_process=True,
+        expect_in_stderr="--target-macs must be > 0"),
+    Row("nas --w 0.5 (rewards bigger models)", (*NAS, "--w", "0.5"), setup=digits, in_process=True,
+        expect_in_stderr="--w must be <= 0"),
+    Row("nas --storage that cannot be opened", (*NAS, "--storage", "sqlite:////nonexistent-dir/x/study.db"),
+        setup=digits, in_process=True, expect_in_stderr="cannot open study storage 'sqlite:////nonexistent-dir/x/"),
+    Row("nas on an empty data folder", ("nas", "{t}/empty", "--out", "{t}/nas"), setup=empty_folder, in_process=True,
+        expect_in_stderr="has no train/ and val/ folders"),
+    Row("search --workers 0", ("search", "{t}/digits", "--out", "{t}/s", "--workers", "0"), setup=digits,
+        in_process=True, expect_in_stderr="--workers must be >= 1, got 0"),
+]
+
 
 # ---------------------------------------------------------------- shared inputs
 def _tiny_h5(path: Path) -> None:

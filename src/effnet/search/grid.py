@@ -194,6 +194,8 @@ def train_plan(
     """
     keys = [key for key, _, _ in plan]
     options = options or EngineOptions()
+    if options.workers < 1:  # before the study is created: a refusal leaves nothing behind
+        raise ValueError(f"--workers must be >= 1, got {options.workers}")
     spec = engine.StudySpec(name=options.study_name or default_name,
                             storage=options.storage or engine.default_storage(out_dir), sampler="grid",
                             seed=settings.seed, grid={"candidate": keys}, heartbeat_s=options.heartbeat_s)

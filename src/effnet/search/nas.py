@@ -109,6 +109,7 @@ def run_nas(
     """Search ``trials`` architectures (resuming or extending a study that has some), rank them, plot them."""
     if trials < 1 or workers < 1:
         raise ValueError(f"--trials and --workers must be >= 1, got {trials} and {workers}")
+    check_objective(1.0 if target is None else target, w)  # before any work: a refusal leaves nothing behind
     out = Path(out_dir)
     num_classes = data_classes(settings)
     base = settings.base_config()
