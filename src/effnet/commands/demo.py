@@ -23,12 +23,12 @@ def run(args: argparse.Namespace) -> int:
     _section("The B0 baseline (paper Table 1)")
     print(stages_text("b0"))
     _section("Real photos classified with the real ImageNet EfficientNet-Lite0 weights (top 5)")
-    from effnet.deploy.predict import run_demo as classify_photos
+    from effnet.deploy.predict import classify_demo_photos
 
-    classify_photos("lite0", top=5)
+    classify_demo_photos("lite0", top=5)
     if not args.skip_train:
         _section("Training a small EfficientNet on scikit-learn's real handwritten digits")
-        from effnet.training.demo import run_demo as train_on_digits
+        from effnet.training.demo import train_on_digits
 
         train_on_digits()
     return 0

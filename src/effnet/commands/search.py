@@ -9,11 +9,12 @@ from pathlib import Path
 
 from effnet.arch.scaling import ALPHA, BETA, GAMMA
 from effnet.commands._args import positive_float
+from effnet.training.augment import AUGMENTS
 
 # --data demo shows the mechanics in a few minutes on a CPU: a half-width, half-depth B0 at 32 px, three
 # short epochs per candidate (digits need about two before held-out accuracy leaves chance), a coarse grid,
 # training options that suit digits (no flips, mild crops), BatchNorm statistics that keep up, and one
-# thread (tiny models are overhead-bound; two OpenMP threads on a busy 2-core machine run 10x slower).
+# thread (tiny models are overhead-bound; two OpenMP threads on a busy 2-core machine mostly wait on each other).
 DEMO_PRESET = dict(resolution=32, width=0.5, depth=0.5, bn_momentum=0.1, epochs=3, step=0.2, lr=0.002,
                    optimizer="adamw", augment="none", flip=False, crop_scale=(0.7, 1.0), threads=1)
 
@@ -40,7 +41,7 @@ def add_training_options(p: argparse.ArgumentParser, default_resolution: str) ->
     p.add_argument("--val-subset", type=int, default=1000, metavar="N", help="held-out images with --train-subset "
                    "(default 1000)")
     p.add_argument("--optimizer", help="training optimizer (default: the engine's; demo adamw)")
-    p.add_argument("--augment", choices=["randaugment", "autoaugment", "none"], help="augmentation (demo: none)")
+    p.add_argument("--augment", choices=AUGMENTS, help="augmentation (demo: none)")
     p.add_argument("--no-flip", action="store_true", help="no horizontal flips (always off for the demo digits)")
     p.add_argument("--crop-scale", type=float, metavar="MIN", help="random-resized-crop area range MIN..1 (default: "
                    "the engine's 0.08; demo 0.7)")
@@ -132,7 +133,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace, settings: object, out: Path, options: object, step: float) -> int:
-    from effnet.search.grid import coefficient_grid, family, family_table, run_search, save_family, search_table, spread
+    from effnet.search.grid import (
+        coefficient_grid,
+        family,
+        run_search,
+        save_family,
+        scaled_family_table,
+        search_table,
+        spread,
+    )
 
     grid = coefficient_grid(args.factor, args.tolerance, step, args.max_coefficient)
     candidates = spread(grid, args.max_candidates)
@@ -147,7 +156,7 @@ def _search(args: argparse.Namespace, settings: object, out: Path, options: obje
         rows = family(best, settings.base_config(), range(1, args.family + 1))
         paths = save_family(rows, out / "family")
         print(f"\nfamily phi = 1..{args.family} from the best coefficients (configs in {paths[0].parent}):")
-        print(family_table(rows))
+        print(scaled_family_table(rows))
     return 0
 
 

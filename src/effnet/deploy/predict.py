@@ -132,7 +132,7 @@ def demo_photos() -> list[tuple[str, Image.Image]]:
     return [(name, to_rgb(im)) for name, im in photos]
 
 
-def run_demo(weights: str = "lite0", top: int = 5, print_fn: Any = print) -> dict[str, list[Prediction]]:
+def classify_demo_photos(weights: str = "lite0", top: int = 5, print_fn: Any = print) -> dict[str, list[Prediction]]:
     """Classify the bundled photos with real pretrained weights and print the top-``top`` of each."""
     from effnet.arch.model import create_model
     from effnet.data.transforms import eval_transform

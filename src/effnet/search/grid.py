@@ -276,7 +276,7 @@ def family(coeffs: Coefficients, base: ModelConfig, phis: Iterable[float]) -> li
     return rows
 
 
-def family_table(rows: list[dict[str, Any]]) -> str:
+def scaled_family_table(rows: list[dict[str, Any]]) -> str:
     from effnet.arch.summary import format_table
 
     headers = ("phi", "width", "depth", "resolution", "params", "MMACs", "x prev")

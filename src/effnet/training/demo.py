@@ -22,7 +22,7 @@ def demo_config(out_dir: str | Path = "runs/demo", threads: int | None = None) -
                        overwrite=True)  # the demo's own folder: each `effnet demo` replaces the last
 
 
-def run_demo(out_dir: str | Path = "runs/demo", threads: int | None = None) -> TrainResult:
+def train_on_digits(out_dir: str | Path = "runs/demo", threads: int | None = None) -> TrainResult:
     """Train on the digits, print held-out accuracy, images/s and where the plots are."""
     start = time.perf_counter()
     result = train(demo_config(out_dir, threads))
