@@ -59,6 +59,10 @@ import os, signal, sys
 import effnet.deploy.predict as predict
 from effnet.cli import main
 
+# A shell starts background jobs (CI scripts, `cmd &`) with SIGINT ignored, and Python then keeps it
+# ignored; a terminal's Ctrl-C reaches a foreground process with Python's handler, which is the case tested.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 classify = predict.classify
 calls = []
 

@@ -161,6 +161,10 @@ import os, signal, sys
 from effnet.cli import main
 from effnet.training import engine
 
+# A shell starts background jobs (CI scripts, `cmd &`) with SIGINT ignored, and Python then keeps it
+# ignored; a terminal's Ctrl-C reaches a foreground process with Python's handler, which is the case tested.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 step = engine._Run._train_step
 
 def step_then_ctrl_c(self, images, labels):
