@@ -323,6 +323,9 @@ ROWS += [
         ("predict", "{photo}", "--weights", "{t}/efficientnet-lite0-57934424.pth"),
         setup=lambda t: flipped_copy(t), in_process=True,
         expect_in_stderr="{t}/efficientnet-lite0-57934424.pth: sha256 is "),
+    Row("train --batch-size 1 at 16 px (BatchNorm failed in step 1, the folder refused the rerun)",
+        (*TRAIN, "--out", "{t}/run", "--batch-size", "1"), setup=digits, in_process=True,
+        expect_in_stderr="use --batch-size 2 or more, or --freeze-bn (an incomplete last batch is already dropped)"),
 ]
 
 
