@@ -319,6 +319,13 @@ ROWS += [
         expect_in_stderr="has no train/ and val/ folders"),
     Row("search --workers 0", ("search", "{t}/digits", "--out", "{t}/s", "--workers", "0"), setup=digits,
         in_process=True, expect_in_stderr="--workers must be >= 1, got 0"),
+    Row("predict with a damaged copy of the Lite0 package file (it said goldfinch 100%)",
+        ("predict", "{photo}", "--weights", "{t}/efficientnet-lite0-57934424.pth"),
+        setup=lambda t: flipped_copy(t), in_process=True,
+        expect_in_stderr="{t}/efficientnet-lite0-57934424.pth: sha256 is "),
+    Row("train --batch-size 1 at 16 px (BatchNorm failed in step 1, the folder refused the rerun)",
+        (*TRAIN, "--out", "{t}/run", "--batch-size", "1"), setup=digits, in_process=True,
+        expect_in_stderr="use --batch-size 2 or more, or --freeze-bn (an incomplete last batch is already dropped)"),
 ]
 
 BUSY_PORT = 18765
@@ -351,6 +358,12 @@ ROWS += [
     Row("serve --max-batch-size 0", ("serve", "--max-batch-size", "0"), in_process=True,
         expect_in_stderr="argument --max-batch-size: must be a positive integer"),
 ]
+
+
+def flipped_copy(t: Path) -> None:
+    from test_weights_verify import flipped_copy as make
+
+    make(t)
 
 
 # ---------------------------------------------------------------- shared inputs
@@ -423,8 +436,10 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # ---------------------------------------------------------------- the runner
 def snapshot(folder: Path) -> dict[str, str]:
+    # EFFNET_HOME's record of verified weight files is a cache, not the user's work: a refusal may leave it.
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and os.access(p, os.R_OK)}
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and os.access(p, os.R_OK) and p.name != "verified-weights.json"}
 
 
 def user_work(t: Path) -> None:
