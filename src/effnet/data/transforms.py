@@ -85,8 +85,12 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def load_image(path: str | Path) -> Image.Image:
-    """Open an image file as RGB; a file that is not a readable image raises ValueError naming it."""
-    from PIL import UnidentifiedImageError
+    """Open an image file as RGB, upright; a file that is not a readable image raises ValueError naming it.
+
+    Cameras store a photo as the sensor read it and say in the EXIF orientation tag how to turn it;
+    ``exif_transpose`` applies that turn (and drops the tag), so a phone photo is seen as its owner sees it.
+    """
+    from PIL import ImageOps, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
@@ -94,6 +98,6 @@ def load_image(path: str | Path) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()
-            return to_rgb(image)
+            return to_rgb(ImageOps.exif_transpose(image))
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ValueError(f"{path}: not a readable image ({exc})") from None
