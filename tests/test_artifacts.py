@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from effnet.cli import main
@@ -114,3 +115,19 @@ def test_export_refuses_an_existing_file_and_flags_that_contradict_the_run(shipp
     assert shipped["onnx"].read_bytes() == before
     assert main(["predict", str(shipped["onnx"]), str(shipped["photos"]), "--backend", "compile"]) == 2
     assert "drop --backend" in capsys.readouterr().err
+
+
+def test_the_serving_pipeline_loads_exported_files(shipped):
+    from effnet.deploy.pipeline import load_classifier
+    from effnet.deploy.predict import expand_paths
+
+    images = expand_paths([shipped["photos"] / "val"])
+    run = load_classifier(None, str(shipped["run"]))
+    batch = torch.stack([run.preprocess(Image.open(p)) for p in images])
+    expected = run.classify_batch(batch)
+    for fmt in ("onnx", "pte"):
+        exported = load_classifier(None, str(shipped[fmt]))
+        assert exported.classes == ["cat", "coffee"] and exported.image_size == 64
+        for got, want in zip(exported.classify_batch(batch), expected):
+            assert [p.label for p in got] == [p.label for p in want]
+            assert [p.score for p in got] == pytest.approx([p.score for p in want], abs=1e-4)

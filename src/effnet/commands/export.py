@@ -108,9 +108,12 @@ def run(args: argparse.Namespace) -> int:
 
         print(export_executorch_int8(model, int8_out[0], calibration, fp32_path=out, metadata=metadata).summary())
     elif calibration is not None:
+        from effnet.deploy.export import set_onnx_metadata
         from effnet.deploy.quantize import quantize_onnx_int8
 
-        print(quantize_onnx_int8(out, int8_out[0], calibration).summary())
+        int8 = quantize_onnx_int8(out, int8_out[0], calibration)
+        set_onnx_metadata(int8.path, metadata)
+        print(int8.summary())
     return 0
 
 

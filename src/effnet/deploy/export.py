@@ -247,3 +247,19 @@ def export_torchscript(
 
     _atomic_write(path, ".pt", write, verify)
     return result
+
+
+def set_onnx_metadata(path: str | Path, metadata: dict[str, str]) -> None:
+    """Store ``metadata`` in the ``metadata_props`` of the ONNX file at ``path`` (replaced atomically).
+
+    For files effnet writes by other means than :func:`export_onnx` (the int8 copy of ``--int8``).
+    """
+    import onnx
+
+    path = Path(path)
+    model = onnx.load(str(path))
+    props = {p.key: p.value for p in model.metadata_props} | metadata
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, props)
+    with atomic_path(path, suffix=".onnx") as tmp:
+        onnx.save(model, str(tmp))
