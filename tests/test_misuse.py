@@ -233,12 +233,12 @@ def bomb_and_photo(t: Path) -> None:
 
 
 def ctrl_c_in_predict(monkeypatch: pytest.MonkeyPatch, t: Path) -> None:
-    import effnet.deploy.predict
+    from effnet.deploy.pipeline import Classifier
 
     def classify(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(effnet.deploy.predict, "classify", classify)
+    monkeypatch.setattr(Classifier, "classify_batch", classify)
 
 
 TRAIN = ("train", "{t}/digits", "--image-size", "16", "--epochs", "1", "--batch-size", "4", "--workers", "0",

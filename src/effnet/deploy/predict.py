@@ -14,10 +14,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from effnet.data.folders import IMAGE_EXTENSIONS, image_files
 from effnet.data.imagenet import imagenet_classes
 from effnet.data.transforms import load_image, to_rgb
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 # Larger images are skipped unread (a 48 KB PNG can claim 20000x20000 pixels and decode to 400 MB).
 # PIL's own default (about 9459 x 9459); `effnet predict --max-pixels N` changes it.
 MAX_PIXELS = 89_478_485
@@ -63,17 +63,6 @@ def _labeller(names: Sequence[str] | None, num_outputs: int) -> Any:  # noqa: AN
     return lambda i: names[i]
 
 
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given; directories replaced by the image files inside them (recursively, sorted)."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            out.append(p)
-    return out
-
-
 @contextlib.contextmanager
 def _pil_pixel_limit(limit: int | None) -> Iterator[None]:
     old = Image.MAX_IMAGE_PIXELS
@@ -98,23 +87,36 @@ def load_image_limited(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.
                      "(a decompression bomb?); skipped; raise the limit with --max-pixels if the image is real")
 
 
-def classify_files(
-    model: nn.Module, paths: Iterable[str | Path], transform: Any, top: int = 5,
-    names: Sequence[str] | None = None, max_pixels: int = MAX_PIXELS,
-) -> Iterator[tuple[Path, list[Prediction] | None, str | None]]:
-    """(path, predictions, None) for each readable image, (path, None, error) for the others
-    (unreadable, too many pixels, or a folder without images)."""
+def predict_inputs(paths: Iterable[str | Path]) -> list[tuple[Path, str | None]]:
+    """Files as given, folders replaced by their images (recursively, sorted); a folder without images is
+    kept as ``(folder, error)`` so that it is reported in its place."""
+    items: list[tuple[Path, str | None]] = []
     for given in map(Path, paths):
-        files = expand_paths([given])
+        files = image_files([given])
         if given.is_dir() and not files:
-            yield given, None, f"{given}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
-        for path in files:
-            try:
-                image = load_image_limited(path, max_pixels)
-            except (ValueError, FileNotFoundError) as exc:
-                yield path, None, str(exc)
-                continue
-            yield path, classify(model, [image], transform, top, names=names)[0], None
+            items.append((given, f"{given}: no images in this folder (looked for {', '.join(IMAGE_EXTENSIONS)})"))
+        items += [(f, None) for f in files]
+    return items
+
+
+def predict_files(
+    classifier: Any, paths: Iterable[str | Path | tuple[Path, str | None]], top: int = 5,  # noqa: ANN401 - a Classifier
+    batch_size: int = 32, workers: int | None = None, max_pixels: int = MAX_PIXELS,
+) -> Iterator[tuple[Path, list[Any] | None, str | None]]:
+    """(path, top-``top`` Predictions, None) for each readable image, (path, None, error) for the others
+    (unreadable, too many pixels, or a folder without images), in input order, ``batch_size`` images
+    per model call, decoded by ``workers`` processes (:func:`effnet.deploy.pipeline.image_batches`).
+    ``paths`` may be :func:`predict_inputs`' list (files and folders already expanded)."""
+    from effnet.deploy.pipeline import image_batches
+
+    items = [p if isinstance(p, tuple) else None for p in paths]
+    items = predict_inputs(paths) if None in items else items
+    for batch in image_batches(items, classifier, batch_size, workers, max_pixels):
+        preds = classifier.classify_batch(batch.images, top) if batch.images is not None else []
+        answers = {pos: (p, None) for pos, p in zip(batch.positions, preds)}
+        answers.update({pos: (None, error) for pos, error in batch.failed})
+        for pos in sorted(answers):
+            yield items[pos][0], *answers[pos]
 
 
 def demo_photos() -> list[tuple[str, Image.Image]]:
