@@ -4,8 +4,9 @@
 
 For each backend and for `--max-batch-size 1` and the default 8, starts `effnet serve` (a subprocess on
 loopback), sends a fixed number of requests (one JPEG each) at concurrency 1, 4, 16 and 64 from
-persistent keep-alive connections, and prints throughput and p50/p99 latency beside `effnet bench`'s
-offline batch throughput (batch 8) and batch-1 latency of the same backend, from the same run. Then an
+persistent keep-alive connections, and prints throughput and p50/p99 latency beside the offline
+figures of the same model and backend from the same run: model-only batch-8 throughput and batch-1
+latency, timed with effnet.bench.timing as `effnet bench` times them (in a process of its own). Then an
 overload run at twice capacity: p99 latency of the 503 answers and the server's RSS over 10,000
 requests. Writes the table into docs/serving.md (between the bench markers) and docs/serving.png.
 Every loop is bounded: a fixed number of requests, each with a timeout.
@@ -53,13 +54,25 @@ def photo_bytes(path: str | None) -> bytes:
     return buf.getvalue()
 
 
-def offline(backend: str, threads: int) -> dict:
-    """`effnet bench --json`: model-only throughput at batch 8 and batch-1 latency."""
-    out = subprocess.run([sys.executable, "-m", "effnet", "bench", "--model", "lite0", "--weights", "lite0",
-                          "--batch", "8", "--backend", backend, "--compare", "none", "--threads", str(threads),
-                          "--rounds", "2", "--iters", "4", "--latency-iters", "10", "--json"], capture_output=True, text=True, env={**ENV, "OMP_NUM_THREADS": str(threads)},
-                         timeout=1800, check=True).stdout
-    return json.loads(out)
+OFFLINE = """
+import json, sys, torch
+from effnet.bench.timing import time_callable
+from effnet.deploy.pipeline import load_classifier
+c = load_classifier("lite0", "lite0", sys.argv[1])
+x8, x1 = torch.randn(8, 3, c.image_size, c.image_size), torch.randn(1, 3, c.image_size, c.image_size)
+b8 = time_callable(lambda: c.logits(x8), warmup=2, iters=int(sys.argv[2]))
+b1 = time_callable(lambda: c.logits(x1), warmup=2, iters=3 * int(sys.argv[2]))
+print(json.dumps({"images_per_s": 8000 / b8.p50_ms, "latency_s": b1.p50_ms / 1000}))
+"""
+
+
+def offline(backend: str, threads: int, iters: int = 10) -> tuple[float, float]:
+    """Model-only figures of the same classifier the server runs, timed as `effnet bench` times them
+    (effnet.bench.timing, same threads, own process): (images/s at batch 8, batch-1 p50 latency in s)."""
+    out = subprocess.run([sys.executable, "-c", OFFLINE, backend, str(iters)], capture_output=True, text=True,
+                         env={**ENV, "OMP_NUM_THREADS": str(threads)}, timeout=1800, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return result["images_per_s"], result["latency_s"]
 
 
 class Server:
@@ -148,9 +161,7 @@ def main() -> None:
     print(cpu_line(), flush=True)
     rows, ratios, curves = [], [], {}
     for backend in args.backends.split(","):
-        ref = offline(backend, args.threads)
-        print(f"effnet bench machine: {json.dumps(ref.get('machine', {}))}", flush=True)
-        offline_ips, offline_lat = offline_figures(ref, backend)
+        offline_ips, offline_lat = offline(backend, args.threads)
         print(f"{backend}: offline batch-8 {offline_ips:.1f} images/s, batch-1 latency {offline_lat * 1000:.1f} ms",
               flush=True)
         by_batch = {}
@@ -181,12 +192,6 @@ def main() -> None:
     print(f"OVERLOAD: {overload}")
     if not args.no_write:
         write_docs(rows, ratios, overload, curves)
-
-
-def offline_figures(result: dict, backend: str) -> tuple[float, float]:
-    """(images/s at batch 8, batch-1 p50 latency in s) of effnet's row for ``backend`` in effnet bench's JSON."""
-    row = next(r for r in result["rows"] if r["impl"] == "effnet" and r["backend"] == backend)
-    return row["images_per_s"], row["latency"]["p50_ms"] / 1000
 
 
 def overload_run(body: bytes, args: argparse.Namespace) -> dict:
