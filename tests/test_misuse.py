@@ -283,7 +283,7 @@ ROWS += [
         patch=ctrl_c_in_predict, expect_code=130, expect_in_stderr="effnet predict: interrupted"),
     Row("eval ImageNet weights on a folder of other classes (it reported 0% top-1)",
         ("eval", "{t}/digits/val", "--weights", "lite0", "--workers", "0"), setup=digits, in_process=True,
-        expect_in_stderr="class folder(s) 0, 1, 2 are not ImageNet WordNet ids"),
+        expect_in_stderr="class folder(s) 0, 1, 2 are not ImageNet-1k WordNet ids"),
     Row("eval --image-size 0", ("eval", "{t}/digits/val", "--weights", "lite0", "--image-size", "0"), setup=digits,
         in_process=True, expect_in_stderr="image size must be >= 1, got 0"),
     Row("embed over an existing --out without --overwrite", ("embed", "{photo}", "--out", "{t}/feats.npz"),

@@ -83,23 +83,35 @@ def load_classifier(model: str | None, weights: str | None, backend: str = "eage
     :data:`effnet.deploy.backends.BACKENDS` (all but eager run on the CPU); ``image_size`` overrides
     the size stored with the weights.
     """
-    from effnet.deploy.backends import BACKENDS, with_backend
     from effnet.deploy.model_spec import model_spec
+
+    if weights is None:
+        raise ValueError("a classifier needs weights: a registry tag (lite0, torchvision/b0, ...), a weights file "
+                         "or an effnet train run folder")
+    _check_options(backend, image_size)
+    return classifier_from_spec(model_spec(weights, model), backend, image_size=image_size, device=device)
+
+
+def _check_options(backend: str, image_size: int | None) -> None:
+    from effnet.deploy.backends import BACKENDS
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if image_size is not None and image_size < 1:
         raise ValueError(f"image size must be >= 1, got {image_size}")
-    if weights is None:
-        raise ValueError("a classifier needs weights: a registry tag (lite0, torchvision/b0, ...), a weights file "
-                         "or an effnet train run folder")
+
+
+def classifier_from_spec(spec: Any, backend: str = "eager", *, image_size: int | None = None,  # noqa: ANN401
+                         device: str = "cpu") -> Classifier:
+    """:func:`load_classifier` for a :class:`effnet.deploy.model_spec.ModelSpec` already read."""
+    from effnet.deploy.backends import with_backend
+
+    _check_options(backend, image_size)
     dev = _pick_device(device)
     if backend != "eager" and dev.type != "cpu":
         raise ValueError(f"--backend {backend} runs on the CPU; add --device cpu")
-    spec = model_spec(weights, model)
     size = image_size or spec.preprocessing.resolution
-    net = spec.build().to(dev)
-    net = with_backend(net, backend, size)
+    net = with_backend(spec.build().to(dev), backend, size)
     classes = spec.class_names or [f"class {i}" for i in range(spec.num_classes)]
     return Classifier(net, spec.config.name, classes, spec.preprocessing, backend, str(spec.weights), size, dev)
 
@@ -161,7 +173,7 @@ def image_batches(paths: Sequence[str | Path | tuple[Path, str | None]], classif
     if workers is not None and workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
     items = [p if isinstance(p, tuple) else (Path(p), None) for p in paths]
-    transform = getattr(classifier, "transform", classifier)
+    transform = classifier.transform if isinstance(classifier, Classifier) else classifier
     workers = default_workers() if workers is None else workers
     workers = min(workers, max(1, -(-len(items) // batch_size)))  # no idle processes for a few files
     loader = DataLoader(_Files(items, transform, max_pixels), batch_size=batch_size, num_workers=workers,
