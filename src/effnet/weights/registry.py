@@ -10,65 +10,23 @@ file name (``...-7f5810bc.pth``); Keras publishes MD5 sums (``keras.applications
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
-import math
 import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from effnet.arch.preprocessing import (  # noqa: F401 - CROP_MODES, resize_size, IMAGENET_*: re-exported
+    CROP_MODES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    LITE_MEAN,
+    LITE_STD,
+    Preprocessing,
+    official_crop_pct,
+    resize_size,
+)
 from effnet.weights._timm_table import TIMM_WEIGHTS
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# EfficientNet-Lite normalises 0-255 pixels as (x - 127) / 128; the same on 0-1 pixels:
-LITE_MEAN = (127 / 255,) * 3
-LITE_STD = (128 / 255,) * 3
-# The official TF evaluation crops res / (res + 32) of the image (efficientnet preprocessing CROP_PADDING).
-CROP_PADDING = 32
-
-
-CROP_MODES = ("center", "squash")
-
-
-def official_crop_pct(resolution: int) -> float:
-    return resolution / (resolution + CROP_PADDING)
-
-
-def resize_size(resolution: int, crop_pct: float) -> int:
-    """The resize before the crop: floor(resolution / crop_pct), timm's rule (torchvision's sizes are exact)."""
-    return math.floor(resolution / crop_pct)
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """Evaluation preprocessing: resize to resolution / crop_pct, centre-crop, normalise.
-
-    ``crop_mode`` ``"center"`` resizes the short side (aspect kept); ``"squash"`` resizes both
-    sides (timm's squash). ``mean``/``std`` apply to pixels scaled to 0-1. ``test_resolution`` /
-    ``test_crop_pct`` are timm's larger evaluation size, where the weights were measured at one.
-    """
-
-    resolution: int
-    crop_pct: float
-    interpolation: str = "bicubic"
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    crop_mode: str = "center"
-    test_resolution: int | None = None
-    test_crop_pct: float | None = None
-
-    @property
-    def resize(self) -> int:
-        return resize_size(self.resolution, self.crop_pct)
-
-    def at_test_size(self) -> Preprocessing:
-        """The preprocessing at ``test_resolution`` / ``test_crop_pct`` (itself when there is none)."""
-        if self.test_resolution is None:
-            return self
-        return dataclasses.replace(self, resolution=self.test_resolution, crop_pct=self.test_crop_pct or self.crop_pct,
-                                   test_resolution=None, test_crop_pct=None)
 
 
 @dataclass(frozen=True)
