@@ -18,9 +18,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from timm.layers import register_notrace_module
 from timm.models import register_model
 
 from effnet.arch.config import list_models
+from effnet.arch.layers import ConvBNAct
 from effnet.factory import create_model, pretrained_cfg
 from effnet.weights.registry import get_weight_set, list_weights
 
@@ -80,3 +82,8 @@ default_cfgs = {
 }
 for _name in list_models():
     setattr(sys.modules[__name__], f"{PREFIX}{_name}", register_model(_entrypoint(_name)))
+
+# timm's FX feature extraction (and its test_model_forward_fx) keeps conv-BN-act as one leaf: the traced
+# model then runs each one as eager does (BatchNorm folded in eval without autograd, effnet.arch.fastpath),
+# so FX features equal the model's own numbers exactly instead of differing in the last bits.
+register_notrace_module(ConvBNAct)
