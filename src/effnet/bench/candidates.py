@@ -20,23 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: What each training backend switches on (every one but eager also runs channels_last).
-TRAIN_BACKENDS = {
-    "eager": "NCHW input, fp32",
-    "channels_last": "NHWC input, fp32",
-    "bf16": "NHWC, bf16 autocast (as `effnet train --amp bf16`)",
-    "checkpoint": "NHWC, fp32, per-block activation checkpointing (whole blocks recomputed)",
-    "checkpoint_early": "NHWC, fp32, full checkpointing of the high-resolution stages only (effnet.arch.memory.early_stages)",
-    "checkpoint_selective": "NHWC, fp32, selective checkpointing (conv outputs kept, the rest recomputed)",
-    "bf16_checkpoint": "NHWC, bf16 autocast and per-block checkpointing",
-    "plain_autograd": "NHWC, fp32, effnet's memory-efficient Swish/SE switched off (effnet only)",
-    "compile": "NHWC, torch.compile",
-}
-BENCH_BACKENDS = {
-    "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime", "onnxruntime_int8", "executorch",
-              "executorch_int8"),
-    "train": tuple(TRAIN_BACKENDS),
-}
 REFERENCES = ("torchvision", "timm")
 CL = torch.channels_last
 

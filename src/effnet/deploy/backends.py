@@ -16,15 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-#: backend -> what it runs (fp32 unless named otherwise)
-BACKENDS = {
-    "eager": "the PyTorch model as it is (BatchNorm folded on the fly in eval mode)",
-    "channels_last": "optimize_for_inference: BatchNorm folded for good, NHWC",
-    "bf16": "optimize_for_inference in bfloat16 (CPUs with AVX512-BF16 or AMX)",
-    "compile": "optimize_for_inference + torch.compile (the first batch compiles)",
-    "onnxruntime": "an ONNX export run by ONNX Runtime (needs effnet[onnx])",
-    "executorch": "an ExecuTorch program (XNNPACK delegate, batch 1) in ExecuTorch's runtime (needs effnet[edge])",
-}
+from effnet.choices import BACKENDS  # backend -> what it runs (fp32 unless named otherwise)
 
 
 class RuntimeModel(nn.Module):

@@ -12,10 +12,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from effnet.choices import RECIPES
 from effnet.training.config import TrainConfig
 from effnet.training.schedule import LR_PER_256
-
-RECIPES = ("paper", "finetune")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from effnet.choices import SOURCE_FORMATS
 from effnet.weights.convert import detect_naming, keras_to_effnet, to_effnet_names
 from effnet.weights.formats import RawWeights, read_file, unwrap_state_dict
 from effnet.weights.registry import (
@@ -47,7 +48,6 @@ from effnet.weights.registry import (
 )
 from effnet.weights.verify import name_carries_hash, verify_file
 
-SOURCE_FORMATS = ("effnet", "torchvision", "timm", "timm_tf", "lukemelas", "keras")
 _TF = {"padding": "same", "bn_eps": 1e-3}
 _NUMERICS: dict[str, dict[str, Any]] = {
     "torchvision": {"padding": "symmetric", "bn_eps": 1e-5},
