@@ -326,6 +326,12 @@ ROWS += [
     Row("train --batch-size 1 at 16 px (BatchNorm failed in step 1, the folder refused the rerun)",
         (*TRAIN, "--out", "{t}/run", "--batch-size", "1"), setup=digits, in_process=True,
         expect_in_stderr="use --batch-size 2 or more, or --freeze-bn (an incomplete last batch is already dropped)"),
+    Row("train on a data path that is a file (it said 'does not exist')",
+        ("train", "{photo}", "--out", "{t}/run", "--epochs", "1", "--workers", "0"), in_process=True,
+        expect_in_stderr="data folder {photo} is a file, not a folder; give the folder that holds the images"),
+    Row("eval on a data path that is a file (it said 'does not exist')",
+        ("eval", "{photo}", "--weights", "lite0", "--workers", "0"), in_process=True,
+        expect_in_stderr="data folder {photo} is a file, not a folder"),
 ]
 
 
