@@ -351,6 +351,37 @@ ROWS += [
                          "than fp32; use --backend channels_last"),
 ]
 
+BUSY_PORT = 18765
+_held_sockets: list = []
+
+
+def port_in_use(t: Path) -> None:
+    """Something listens on BUSY_PORT (this test, or whoever holds it already: in use either way)."""
+    import socket
+
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", BUSY_PORT))
+        sock.listen(1)
+        _held_sockets.append(sock)
+    except OSError:
+        sock.close()
+
+
+ROWS += [
+    Row("serve on a port in use: refused before loading the model",
+        ("serve", "--port", str(BUSY_PORT)), setup=port_in_use, in_process=True,
+        expect_in_stderr=f"127.0.0.1:{BUSY_PORT} is in use (another server?); pick another with --port"),
+    Row("serve NaN weights", ("serve", "--weights", "{w}/nan.pth", "--port", "0"), in_process=True,
+        expect_in_stderr="NaN/infinite"),
+    Row("serve --backend that does not exist", ("serve", "--backend", "tensorrt", "--port", "0"), in_process=True,
+        expect_in_stderr="unknown backend 'tensorrt'; choose from eager, channels_last"),
+    Row("serve --replicas without --ray", ("serve", "--replicas", "2", "--port", "0"), in_process=True,
+        expect_in_stderr="--replicas needs --ray"),
+    Row("serve --max-batch-size 0", ("serve", "--max-batch-size", "0"), in_process=True,
+        expect_in_stderr="argument --max-batch-size: must be a positive integer"),
+]
+
 
 # ---------------------------------------------------------------- shared inputs
 def _tiny_h5(path: Path) -> None:
