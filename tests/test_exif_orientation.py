@@ -82,3 +82,12 @@ def test_training_folders_read_upright(photos):
         image, label, error = images[i]
         assert error == "" and label == 0
         assert image.shape == upright.shape
+
+
+def test_the_server_decodes_uploads_upright(photos):
+    from effnet.serve.limits import decode_image
+
+    upright, paths = photos
+    for tag in (3, 6, 8):
+        image = np.asarray(decode_image(paths[tag].read_bytes()), dtype=np.float32)
+        assert image.shape == upright.shape and np.abs(image - upright).mean() < 3, tag

@@ -304,6 +304,19 @@ ROWS += [
         in_process=True, expect_in_stderr="--val-fraction 0.1"),
 ]
 
+
+def cpu_without_bf16(monkeypatch: pytest.MonkeyPatch, t: Path) -> None:
+    import effnet.deploy.inference
+
+    monkeypatch.setattr(effnet.deploy.inference, "bf16_supported", lambda: False)
+
+
+def flipped_copy(t: Path) -> None:
+    from test_weights_verify import flipped_copy as make
+
+    make(t)
+
+
 NAS = ("nas", "{t}/digits", "--out", "{t}/nas", "--max-steps", "1", "--threads", "1")
 ROWS += [
     Row("nas --space with an unknown key", (*NAS, "--space", "{t}/space.json"), in_process=True,
@@ -326,6 +339,16 @@ ROWS += [
     Row("train --batch-size 1 at 16 px (BatchNorm failed in step 1, the folder refused the rerun)",
         (*TRAIN, "--out", "{t}/run", "--batch-size", "1"), setup=digits, in_process=True,
         expect_in_stderr="use --batch-size 2 or more, or --freeze-bn (an incomplete last batch is already dropped)"),
+    Row("train on a data path that is a file (it said 'does not exist')",
+        ("train", "{photo}", "--out", "{t}/run", "--epochs", "1", "--workers", "0"), in_process=True,
+        expect_in_stderr="data folder {photo} is a file, not a folder; give the folder that holds the images"),
+    Row("eval on a data path that is a file (it said 'does not exist')",
+        ("eval", "{photo}", "--weights", "lite0", "--workers", "0"), in_process=True,
+        expect_in_stderr="data folder {photo} is a file, not a folder"),
+    Row("predict --backend bf16 on a CPU without bf16 (it said 'use dtype=None')",
+        ("predict", "{photo}", "--weights", "lite0", "--backend", "bf16"), in_process=True, patch=cpu_without_bf16,
+        expect_in_stderr="--backend bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 runs slower "
+                         "than fp32; use --backend channels_last"),
 ]
 
 BUSY_PORT = 18765
@@ -358,12 +381,6 @@ ROWS += [
     Row("serve --max-batch-size 0", ("serve", "--max-batch-size", "0"), in_process=True,
         expect_in_stderr="argument --max-batch-size: must be a positive integer"),
 ]
-
-
-def flipped_copy(t: Path) -> None:
-    from test_weights_verify import flipped_copy as make
-
-    make(t)
 
 
 # ---------------------------------------------------------------- shared inputs

@@ -265,7 +265,8 @@ class _Run:
             if found is None:
                 if explicit:
                     raise FileNotFoundError(f"--resume {cfg.resume}: no checkpoint (ckpt-s*.pt) in that folder")
-                print0(self.info, f"no checkpoint in {self.ckpt_dir}; starting from scratch")
+                if not cfg.quiet:  # a search resumes every trial: a fresh one is the normal case, not news
+                    print0(self.info, f"no checkpoint in {self.ckpt_dir}; starting from scratch")
                 return
         state, path = found
         self._check_resumable(state, path)
