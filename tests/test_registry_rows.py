@@ -52,6 +52,7 @@ def test_each_rows_facts_agree(ws):
     name_hash = re.search(r"-([0-9a-f]{8,})\.(pth|pt|bin|safetensors)$", ws.filename)
     assert ws.sha256_prefix == (name_hash.group(1) if name_hash else None)
     assert (ws.md5 is not None) == (ws.source_format == "keras")
+    assert ws.sha256 is None or (re.fullmatch(r"[0-9a-f]{64}", ws.sha256) and ws.sha256.startswith(ws.sha256_prefix))
     if ws.md5:
         assert re.fullmatch(r"[0-9a-f]{32}", ws.md5)
     # how to feed it

@@ -80,7 +80,7 @@ def _infer_runner(
 ) -> tuple[Callable[[torch.Tensor], Any], bool]:
     """(function of an fp32 NCHW batch, runs in bf16) for one inference backend; int8 calibrates on
     ``calibration`` (preprocessed real images), else on the bundled photos."""
-    from effnet.deploy.inference import optimize_for_inference
+    from effnet.deploy.inference import backend_bf16_check, optimize_for_inference
 
     if backend == "eager":
         return model, False
@@ -89,6 +89,8 @@ def _infer_runner(
     if backend in ("executorch", "executorch_int8"):
         return _executorch_runner(impl, model, backend == "executorch_int8", calibration), False
     bf16 = backend == "bf16"
+    if bf16:
+        backend_bf16_check()
     # References get the same generic rewrites minus BN folding, which is effnet's own.
     fast = optimize_for_inference(model, fold_bn=impl == "effnet", dtype=torch.bfloat16 if bf16 else None,
                                   compile=backend == "compile")

@@ -37,7 +37,7 @@ class RuntimeModel(nn.Module):
 
 def with_backend(model: nn.Module, backend: str, image_size: int | None = None) -> nn.Module:
     """``model`` (eval mode) made to run on ``backend``; exports go to a temporary folder and are checked."""
-    from effnet.deploy.inference import optimize_for_inference
+    from effnet.deploy.inference import backend_bf16_check, optimize_for_inference
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
@@ -45,6 +45,8 @@ def with_backend(model: nn.Module, backend: str, image_size: int | None = None) 
     if backend == "eager":
         return model
     if backend in ("channels_last", "bf16", "compile"):
+        if backend == "bf16":
+            backend_bf16_check()
         return optimize_for_inference(model, dtype=torch.bfloat16 if backend == "bf16" else None,
                                       compile=backend == "compile")
     folder = Path(tempfile.mkdtemp(prefix="effnet-backend-"))

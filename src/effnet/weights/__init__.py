@@ -137,7 +137,7 @@ class _ModelLayout:
     """What :func:`load_weights` reads of a model, from its config alone: state-dict names and shapes.
 
     The tensors are on the meta device (no memory); loading replaces them. Weights never build the
-    network itself, so they do not depend on :mod:`effnet.arch.model` (which depends on them).
+    network itself: :mod:`effnet.factory` builds it and loads through them.
     """
 
     def __init__(self, config: ModelConfig, in_chans: int, num_classes: int) -> None:

@@ -46,6 +46,7 @@ from effnet.weights.registry import (
     official_crop_pct,
     weight_set_for_file,
 )
+from effnet.weights.verify import name_carries_hash, verify_file
 
 _TF = {"padding": "same", "bn_eps": 1e-3}
 _NUMERICS: dict[str, dict[str, Any]] = {
@@ -85,8 +86,12 @@ def resolve_source(source: Any) -> tuple[RawWeights, WeightSet | None]:
         raise TypeError(f"weights must be a file path, a registry tag or a state dict, got {type(source).__name__}")
     path = Path(source).expanduser()
     if path.is_file():
-        # A released file under its published name brings its registry entry (preprocessing, numerics).
-        return read_file(path), weight_set_for_file(path)
+        # A released file under its published name brings its registry entry (preprocessing, numerics);
+        # a name that carries the published hash is checked against it before the file is read.
+        ws = weight_set_for_file(path)
+        if name_carries_hash(ws, path):
+            verify_file(path, ws, f"use the tag {ws.tag!r} (the verified original), or give your own file another name")
+        return read_file(path), ws
     ws = get_weight_set(str(source))
     if ws is not None:
         from effnet.weights.hub import fetch_weight_set

