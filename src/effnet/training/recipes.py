@@ -17,6 +17,10 @@ from effnet.training.schedule import LR_PER_256
 
 RECIPES = ("paper", "finetune")
 
+BATCH_SIZE = 64  # the paper recipe's batch, and the largest the fine-tune recipe picks by itself
+MIN_BATCH_SIZE = 8
+MIN_STEPS_PER_EPOCH = 32  # fewer and a short fine-tune is over before the new head has settled (issue 21)
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -62,6 +66,46 @@ _FIELDS = ("optimizer", "weight_decay", "schedule", "ema", "ema_decay", "augment
            "warmup_steps", "zero_head", "backbone_lr_scale", "bn_momentum", "dropout", "drop_connect")
 
 
+def fine_tune_batch_size(n_images: int) -> int:
+    """The largest power of two up to 64 that makes an epoch of ``n_images`` at least 32 steps (8 at least).
+
+    300 images at the old fixed 64 were 4 steps an epoch: two epochs ended inside the warm-up.
+    """
+    batch = BATCH_SIZE
+    while batch > MIN_BATCH_SIZE and n_images // batch < MIN_STEPS_PER_EPOCH:
+        batch //= 2
+    return batch
+
+
+def whole_image_eval(image_size: int | None, weights_resolution: int | None) -> bool:
+    """Score the val split on the whole image when training below the weights' own resolution.
+
+    The official centre crop adds a fixed 32 px border (size / (size + 32)): 87.5% of each side at 224 px,
+    but half of each side at 32 px, where it cost 18 points of val top-1 (docs/transfer.md, issue 21).
+    """
+    return image_size is not None and weights_resolution is not None and image_size < weights_resolution
+
+
+def _weights_resolution(cfg: TrainConfig) -> int | None:
+    from effnet.weights.preprocessing import preprocessing_for
+
+    try:
+        return preprocessing_for(str(cfg.weights) if cfg.weights else cfg.model).resolution
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def count_train_images(cfg: TrainConfig) -> int | None:
+    """How many training images ``cfg.data`` holds; None where the folder cannot be read (the run says why)."""
+    from effnet.training import data
+
+    try:
+        root = data.demo_dataset() if str(cfg.data) == "demo" else cfg.data
+        return len(data.find_splits(root, cfg.val_fraction, cfg.seed).train)
+    except (OSError, ValueError):
+        return None
+
+
 def get_recipe(name: str) -> Recipe:
     if name not in _BY_NAME:
         raise ValueError(f"unknown recipe {name!r}; choose {' or '.join(RECIPES)}")
@@ -90,8 +134,21 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, str]:
         filled["warmup_epochs"] = recipe.warmup_epochs  # None stays "5 epochs, at most a tenth of the run"
     if cfg.warmup_epochs is not None:
         filled.pop("warmup_steps", None)  # an explicit warm-up in epochs replaces the recipe's steps
+    derived = []
+    if cfg.batch_size is None:
+        n_images = count_train_images(cfg) if recipe is FINETUNE else None
+        filled["batch_size"] = BATCH_SIZE if n_images is None else fine_tune_batch_size(n_images)
+        if filled["batch_size"] != BATCH_SIZE:
+            derived.append(f"batch {filled['batch_size']}, because {n_images} training images at {BATCH_SIZE} would "
+                           f"make {n_images // BATCH_SIZE} steps an epoch (wanted >= {MIN_STEPS_PER_EPOCH})")
+    if recipe is FINETUNE and cfg.eval_crop_pct is None and whole_image_eval(cfg.image_size, _weights_resolution(cfg)):
+        filled["eval_crop_pct"] = 1.0
+        derived.append(f"val scored on the whole image, because at {cfg.image_size} px the official centre crop "
+                       f"would keep {cfg.image_size / (cfg.image_size + 32):.0%} of each side")
     if cfg.lr is None:
-        filled["lr"] = recipe.lr_per_256 * cfg.batch_size / 256
+        filled["lr"] = recipe.lr_per_256 * filled.get("batch_size", cfg.batch_size) / 256
+    if derived:
+        line += "; derived: " + "; ".join(derived)
     filled["recipe"] = recipe.name
     given = {f: getattr(cfg, f) for f in ("lr", "warmup_epochs", *_FIELDS) if getattr(cfg, f) is not None}
     if given:
