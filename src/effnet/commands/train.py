@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from effnet.arch.memory import CHECKPOINT_MODES
-from effnet.training.augment import AUGMENTS
-from effnet.training.optim import OPTIMIZERS
-from effnet.training.recipes import RECIPES
-from effnet.training.schedule import SCHEDULES
+from effnet.choices import AMP_MODES, AUGMENTS, CHECKPOINT_MODES, OPTIMIZERS, RECIPES, SCHEDULES
 
 
 def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
@@ -60,7 +56,7 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.add_argument("--workers", type=int, default=None,
                    help="data-loading processes (default: up to 4, no more than the CPUs available)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--amp", default="auto", choices=["auto", "off", "bf16", "fp16"])
+    p.add_argument("--amp", default="auto", choices=AMP_MODES)
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--compile", action="store_true")
     p.add_argument("--grad-checkpointing", nargs="?", const="full", default=False, choices=CHECKPOINT_MODES,

@@ -12,10 +12,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from effnet.choices import RECIPES
 from effnet.training.config import TrainConfig
 from effnet.training.schedule import LR_PER_256
-
-RECIPES = ("paper", "finetune")
 
 BATCH_SIZE = 64  # the paper recipe's batch, and the largest the fine-tune recipe picks by itself
 MIN_BATCH_SIZE = 8
@@ -98,11 +97,12 @@ def _weights_resolution(cfg: TrainConfig) -> int | None:
 
 def count_train_images(cfg: TrainConfig) -> int | None:
     """How many training images ``cfg.data`` holds; None where the folder cannot be read (the run says why)."""
-    from effnet.training import data
+    from effnet.data.folders import find_splits
+    from effnet.training.data import demo_dataset
 
     try:
-        root = data.demo_dataset() if str(cfg.data) == "demo" else cfg.data
-        return len(data.find_splits(root, cfg.val_fraction, cfg.seed).train)
+        root = demo_dataset() if str(cfg.data) == "demo" else cfg.data
+        return len(find_splits(root, cfg.val_fraction, cfg.seed).train)
     except (OSError, ValueError):
         return None
 
