@@ -271,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
                       seed=args.seed)
         print(f"{data}: {n_train or 'all'} train / {n_val or 'all'} val per class from offset {args.offset}, "
               f"{args.image_size}px, batch {args.batch_size}, {args.epochs} epochs, {os.cpu_count()} CPUs", flush=True)
+        from effnet.bench.cpu import features_line
+
+        print(features_line(), flush=True)
         if args.ablation or args.factors:
             table = ABLATION if args.ablation else FACTORS
             rows = [int(i) for i in args.rows.split(",")] if args.rows else range(len(table))
