@@ -26,7 +26,8 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
                    help="backbone lr = --lr x this (the new classifier trains at --lr); default: the recipe's")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=64, help="global batch size (split over torchrun ranks)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="global batch size (split over torchrun ranks); default 64, lower for a small fine-tune")
     p.add_argument("--image-size", type=int, default=None, help="default: the model's resolution")
     p.add_argument("--lr", type=float, default=None, help="default: the recipe's rate per 256 images of the batch")
     p.add_argument("--optimizer", default=None, choices=OPTIMIZERS)

@@ -162,7 +162,8 @@ class _Run:
         base = preprocessing_for(self._preprocessing_source())
         if self.image_size == base.resolution:
             return base
-        return dataclasses.replace(base, resolution=self.image_size, crop_pct=official_crop_pct(self.image_size))
+        crop_pct = self.cfg.eval_crop_pct or official_crop_pct(self.image_size)  # the recipe's, if it set one
+        return dataclasses.replace(base, resolution=self.image_size, crop_pct=crop_pct)
 
     def _preprocessing_source(self) -> Any:  # noqa: ANN401
         """Normalisation follows the pretrained weights when given, else the model family."""
