@@ -2,7 +2,7 @@
 
 Layers, lowest first; a module may import modules of its own layer or lower, never higher:
 
-0. ``effnet.fileio``
+0. ``effnet.fileio``, ``effnet.choices`` (constants only: the names the command line offers)
 1. the paper's architecture: config, scaling, layers, fast path, memory, switches (``effnet.arch``)
 2. ``effnet.weights``: reads, converts and registers weights; knows state-dict names and shapes from the
    config, never the network
@@ -27,13 +27,13 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 NETWORK = {"effnet.arch.model", "effnet.arch.flops", "effnet.arch.summary", "effnet.arch.backbone"}
 KNOWN_CYCLES: set[tuple[str, str]] = set()
-SUBPACKAGES = ["fileio", "arch", "weights", "data", "training", "search", "deploy", "bench", "commands"]
+SUBPACKAGES = ["fileio", "choices", "arch", "weights", "data", "training", "search", "deploy", "bench", "commands"]
 
 
 def layer(module: str) -> int:
     parts = module.split(".")
     pkg = parts[1] if len(parts) > 1 else ""
-    if pkg == "fileio":
+    if pkg in ("fileio", "choices"):
         return 0
     if pkg == "arch":
         return 4 if module in NETWORK else 1

@@ -20,23 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: What each training backend switches on (every one but eager also runs channels_last).
-TRAIN_BACKENDS = {
-    "eager": "NCHW input, fp32",
-    "channels_last": "NHWC input, fp32",
-    "bf16": "NHWC, bf16 autocast (as `effnet train --amp bf16`)",
-    "checkpoint": "NHWC, fp32, per-block activation checkpointing (whole blocks recomputed)",
-    "checkpoint_early": "NHWC, fp32, full checkpointing of the high-resolution stages only (effnet.arch.memory.early_stages)",
-    "checkpoint_selective": "NHWC, fp32, selective checkpointing (conv outputs kept, the rest recomputed)",
-    "bf16_checkpoint": "NHWC, bf16 autocast and per-block checkpointing",
-    "plain_autograd": "NHWC, fp32, effnet's memory-efficient Swish/SE switched off (effnet only)",
-    "compile": "NHWC, torch.compile",
-}
-BENCH_BACKENDS = {
-    "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime", "onnxruntime_int8", "executorch",
-              "executorch_int8", "openvino"),
-    "train": tuple(TRAIN_BACKENDS),
-}
 REFERENCES = ("torchvision", "timm")
 CL = torch.channels_last
 
@@ -97,7 +80,7 @@ def _infer_runner(
 ) -> tuple[Callable[[torch.Tensor], Any], bool]:
     """(function of an fp32 NCHW batch, runs in bf16) for one inference backend; int8 calibrates on
     ``calibration`` (preprocessed real images), else on the bundled photos."""
-    from effnet.deploy.inference import optimize_for_inference
+    from effnet.deploy.inference import backend_bf16_check, optimize_for_inference
 
     if backend == "eager":
         return model, False
@@ -110,6 +93,8 @@ def _infer_runner(
     if backend in ("executorch", "executorch_int8"):
         return _executorch_runner(impl, model, backend == "executorch_int8", calibration), False
     bf16 = backend == "bf16"
+    if bf16:
+        backend_bf16_check()
     # References get the same generic rewrites minus BN folding, which is effnet's own.
     fast = optimize_for_inference(model, fold_bn=impl == "effnet", dtype=torch.bfloat16 if bf16 else None,
                                   compile=backend == "compile")

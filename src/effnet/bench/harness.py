@@ -21,9 +21,10 @@ from typing import Any
 import torch
 
 from effnet.bench.accuracy import LabelledImages, PathAccuracy
-from effnet.bench.candidates import BENCH_BACKENDS, REFERENCES, Candidate, build_candidates
+from effnet.bench.candidates import REFERENCES, Candidate, build_candidates
 from effnet.bench.memory import PeakRSS
 from effnet.bench.timing import TimingStats
+from effnet.choices import BENCH_BACKENDS
 
 __all__ = ["BENCH_BACKENDS", "REFERENCES", "BenchConfig", "BenchResult", "run_bench", "matmul_peak_gflops"]
 

@@ -7,7 +7,7 @@ import json
 import math
 import sys
 
-from effnet.bench.candidates import BENCH_BACKENDS
+from effnet.choices import BENCH_BACKENDS
 from effnet.commands._args import nonnegative_int, positive_int
 
 

