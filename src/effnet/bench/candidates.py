@@ -86,6 +86,10 @@ def _infer_runner(
         return model, False
     if backend in ("onnxruntime", "onnxruntime_int8"):
         return _onnx_runner(impl, model, backend == "onnxruntime_int8", calibration), False
+    if backend == "openvino":  # the same ONNX export ONNX Runtime gets (references: their own), run by OpenVINO
+        from effnet.deploy.openvino import openvino_runner
+
+        return openvino_runner(onnx_file(impl, model)), False
     if backend in ("executorch", "executorch_int8"):
         return _executorch_runner(impl, model, backend == "executorch_int8", calibration), False
     bf16 = backend == "bf16"
