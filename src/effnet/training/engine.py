@@ -26,6 +26,7 @@ from effnet.training.distributed import (
     ShardedEpochSampler,
     all_reduce_sum,
     cleanup_distributed,
+    match_grad_layout,
     print0,
     setup_distributed,
 )
@@ -202,7 +203,7 @@ class _Run:
         forward_model: nn.Module = model
         if info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            forward_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+            forward_model = nn.parallel.DistributedDataParallel(match_grad_layout(model), device_ids=ids)
         if cfg.compile:
             forward_model = torch.compile(forward_model)
         self.forward_model = forward_model
@@ -360,8 +361,10 @@ class _Run:
             if self.stop_requested:
                 break
         elapsed = time.perf_counter() - t0
+        totals = all_reduce_sum(torch.stack([loss_sum, torch.tensor(float(seen), dtype=torch.float64)]), self.info)
+        loss_sum, seen = totals[0], int(totals[1].item())  # the global mean loss, the same on every rank
         return {"train_loss": loss_sum.item() / max(seen, 1),
-                "images_per_sec": seen * self.info.world_size / max(elapsed, 1e-9), "epoch_time_s": elapsed}
+                "images_per_sec": seen / max(elapsed, 1e-9), "epoch_time_s": elapsed}
 
     def _evaluate(self) -> dict[str, Any]:
         model = self.ema.module if self.ema else self.model
