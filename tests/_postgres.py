@@ -66,7 +66,7 @@ class Cluster:
 
     def start(self) -> None:
         # fsync off: a test cluster need not survive a power cut, and it makes commits cheap on a busy disk.
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -82,9 +82,30 @@ class Cluster:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def env(self) -> dict[str, str]:
+        """What a child process needs to restart this server (:func:`restart_from_env`)."""
+        import json
+
+        return {"EFFNET_TEST_PG": json.dumps(dict(bin_dir=str(self.bin_dir), root=str(self.root), port=self.port))}
+
     def close(self) -> None:
         try:
             self.stop("immediate")
         except RuntimeError:
             pass  # already stopped
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def restart_from_env(down_s: float) -> None:
+    """Stop the test server (closing every connection), wait ``down_s``, start it again: from any process."""
+    import json
+    import time
+
+    spec = json.loads(os.environ["EFFNET_TEST_PG"])
+    cluster = Cluster.__new__(Cluster)
+    cluster.bin_dir, cluster.root, cluster.port = Path(spec["bin_dir"]), Path(spec["root"]), spec["port"]
+    cluster.data, cluster.log = cluster.root / "data", cluster.root / "server.log"
+    cluster._as_postgres = hasattr(os, "geteuid") and os.geteuid() == 0
+    cluster.stop()
+    time.sleep(down_s)
+    cluster.start()

@@ -319,6 +319,12 @@ ROWS += [
         expect_in_stderr="has no train/ and val/ folders"),
     Row("search --workers 0", ("search", "{t}/digits", "--out", "{t}/s", "--workers", "0"), setup=digits,
         in_process=True, expect_in_stderr="--workers must be >= 1, got 0"),
+    # A wrong password needs a server: tests/test_search_postgres.py checks its one line.
+    Row("nas --storage with a scheme that is no database", (*NAS, "--storage", "http://user:pw@host/db"),
+        setup=digits, in_process=True, expect_in_stderr="--storage 'http://user:***@host/db': unknown database 'http'"),
+    Row("nas --storage on a host where no database server listens",
+        (*NAS, "--storage", "postgresql://effnet:pw@127.0.0.1:1/study"), setup=digits, in_process=True,
+        expect_in_stderr="cannot open study storage 'postgresql://effnet:***@127.0.0.1:1/study': connection failed"),
 ]
 
 

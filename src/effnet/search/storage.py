@@ -159,7 +159,7 @@ class ReconnectingRDBStorage(optuna.storages.RDBStorage):
                         f"study storage {redact(self.url)} unreachable for {waited:.0f} s ({first_line(exc)}); the "
                         "study is intact: rerun the same command once the server is back to resume it") from None
                 time.sleep(min(pause, max(0.0, self._reconnect_s - waited)))
-                pause = min(2 * pause, 5.0)
+                pause = min(2 * pause, 2.0)
                 continue
             if self._lost_since is not None:
                 with self._lost_lock:
