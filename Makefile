@@ -9,7 +9,7 @@ export KERAS_BACKEND := torch
 # beside other work): passive waiting keeps timings and test run times stable.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: demo test test-all lint bench clean
+.PHONY: demo test test-all lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -22,11 +22,16 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
+# tests/test_serve_browser.py drives Debian's chromium (never `playwright install`, which downloads a browser).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	test -x /usr/bin/chromium || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium)
+
 # One OpenMP thread per pytest worker: two workers on two cores, no oversubscription.
-test: $(STAMP) lint
+test: $(STAMP) lint chromium
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile -q
 
-test-all: $(STAMP) lint
+test-all: $(STAMP) lint chromium
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile -q -m ''
 
 bench: $(STAMP)

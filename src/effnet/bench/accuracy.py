@@ -43,7 +43,8 @@ def imagenet_files(root: str | Path) -> list[tuple[Path, int]]:
 
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"{root}: no such folder; give a folder of ImageNet WordNet-id folders (n01440764/...)")
+        problem = "is a file, not a folder" if root.exists() else "no such folder"
+        raise ValueError(f"{root}: {problem}; give a folder of ImageNet WordNet-id folders (n01440764/...)")
     index = wnid_index()
     folders = sorted(p for p in root.iterdir() if p.is_dir())
     unknown = [p.name for p in folders if p.name not in index]

@@ -6,8 +6,7 @@ import argparse
 import json
 import sys
 
-from effnet.deploy.backends import BACKENDS
-from effnet.deploy.predict import MAX_PIXELS
+from effnet.choices import BACKENDS, MAX_PIXELS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -14,13 +14,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from effnet.choices import MAX_PIXELS
 from effnet.data.imagenet import imagenet_classes
 from effnet.data.transforms import load_image, to_rgb
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-# Larger images are skipped unread (a 48 KB PNG can claim 20000x20000 pixels and decode to 400 MB).
-# PIL's own default (about 9459 x 9459); `effnet predict --max-pixels N` changes it.
-MAX_PIXELS = 89_478_485
 
 
 @dataclass(frozen=True)
@@ -134,8 +132,8 @@ def demo_photos() -> list[tuple[str, Image.Image]]:
 
 def classify_demo_photos(weights: str = "lite0", top: int = 5, print_fn: Any = print) -> dict[str, list[Prediction]]:
     """Classify the bundled photos with real pretrained weights and print the top-``top`` of each."""
-    from effnet.arch.model import create_model
     from effnet.data.transforms import eval_transform
+    from effnet.factory import create_model
     from effnet.weights import get_weight_set
 
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))

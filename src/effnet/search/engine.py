@@ -95,6 +95,21 @@ class StudySpec:
                                    sampler=self.make_sampler(), load_if_exists=True)
 
 
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:  # noqa: ANN401
+    if not isinstance(value, dict):
+        return {prefix: value}
+    return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}.{key}" if prefix else str(key)).items()}
+
+
+def _differences(stored: Any, now: dict[str, Any], shown: int = 4) -> str:  # noqa: ANN401
+    """``key: stored -> now`` for each setting that differs (nested keys dotted), the first ``shown`` of them."""
+    old, new = _flat(stored), _flat(now)
+    changed = [f"{k}: {old.get(k, '(unset)')!r} -> {new.get(k, '(unset)')!r}" for k in sorted(set(old) | set(new))
+               if old.get(k) != new.get(k)]
+    more = f"; and {len(changed) - shown} more" if len(changed) > shown else ""
+    return "; ".join(changed[:shown]) + more
+
+
 def prepare(spec: StudySpec, slots: list[tuple[str, dict[str, Any]]], settings: dict[str, Any]) -> optuna.Study:
     """Open (or create) the study, check it was made with ``settings``, and enqueue the slots it lacks.
 
@@ -112,8 +127,9 @@ def _prepare(spec: StudySpec, slots: list[tuple[str, dict[str, Any]]], settings:
     if stored is None:
         study.set_user_attr("settings", settings)
     elif stored != settings:
-        raise ValueError(f"study {spec.name!r} in {spec.where} was made with different settings; resume with the "
-                         f"same options, or use another --out folder or --study name. Stored: {stored}")
+        raise ValueError(f"study {spec.name!r} in {spec.where} was made with different settings "
+                         f"({_differences(stored, settings)}); resume with the same options, or use another --out "
+                         "folder or --study name")
     known = {t.user_attrs.get(SLOT) for t in study.get_trials(deepcopy=False)}
     for slot, params in slots:
         if slot not in known:

@@ -32,7 +32,15 @@ from effnet.training.distributed import (
 )
 from effnet.training.ema import ModelEMA
 from effnet.training.evaluate import evaluate
-from effnet.training.modeling import build_model, freeze_backbone, freeze_stages, resolve_model_config, set_bn_eval
+from effnet.training.modeling import (
+    BATCHNORM_OF_ONE,
+    build_model,
+    check_batchnorm_batch,
+    freeze_backbone,
+    freeze_stages,
+    resolve_model_config,
+    set_bn_eval,
+)
 from effnet.training.optim import build_optimizer
 from effnet.training.run_folder import RunFolder, fresh_run_dir
 from effnet.training.schedule import Schedule, StepScheduler, default_warmup_epochs, scaled_lr
@@ -111,6 +119,8 @@ class _Run:
                 f"batch size {cfg.batch_size} is larger than the training set "
                 f"({len(self.loaders.train_sampler) * info.world_size} images); lower --batch-size"
             )
+        check_batchnorm_batch(self.model_config, self.image_size, cfg.batch_size, info.world_size,
+                              bool(cfg.freeze_bn or cfg.freeze_backbone))
         self._make_model_and_optimizer()
         self.history: list[dict[str, Any]] = []
         self.skipped: list[str] = list(self.loaders.skipped_at_scan)
@@ -155,7 +165,8 @@ class _Run:
         base = preprocessing_for(self._preprocessing_source())
         if self.image_size == base.resolution:
             return base
-        return dataclasses.replace(base, resolution=self.image_size, crop_pct=official_crop_pct(self.image_size))
+        crop_pct = self.cfg.eval_crop_pct or official_crop_pct(self.image_size)  # the recipe's, if it set one
+        return dataclasses.replace(base, resolution=self.image_size, crop_pct=crop_pct)
 
     def _preprocessing_source(self) -> Any:  # noqa: ANN401
         """Normalisation follows the pretrained weights when given, else the model family."""
@@ -249,6 +260,8 @@ class _Run:
         self.saved_step = self.step
 
     def _resume_hint(self) -> str:
+        if self.last_checkpoint is None:  # the run folder is cleaned up: nothing to continue
+            return "rerun the same command to start again"
         return f"rerun the same command with --out {self.run_dir} --resume to continue"
 
     def _resume(self) -> None:
@@ -263,7 +276,8 @@ class _Run:
             if found is None:
                 if explicit:
                     raise FileNotFoundError(f"--resume {cfg.resume}: no checkpoint (ckpt-s*.pt) in that folder")
-                print0(self.info, f"no checkpoint in {self.ckpt_dir}; starting from scratch")
+                if not cfg.quiet:  # a search resumes every trial: a fresh one is the normal case, not news
+                    print0(self.info, f"no checkpoint in {self.ckpt_dir}; starting from scratch")
                 return
         state, path = found
         self._check_resumable(state, path)
@@ -316,7 +330,13 @@ class _Run:
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with self._autocast():
-            logits = self.forward_model(images)
+            try:
+                logits = self.forward_model(images)
+            except ValueError as exc:  # the batch's other files were unreadable and skipped
+                if BATCHNORM_OF_ONE not in str(exc):
+                    raise
+                raise ValueError(f"epoch {self.epoch + 1}, step {self.step + 1}: one readable image in the batch left "
+                                 "BatchNorm one value per channel; use a larger --batch-size, or --freeze-bn") from None
         loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.cfg.label_smoothing)
         finite = torch.isfinite(loss.detach()).float()
         if self.info.enabled:  # all ranks stop together if any rank diverges
@@ -397,9 +417,12 @@ class _Run:
         """Claim the run folder (lock; never over another run unasked), train, export; Ctrl-C saves and stops."""
         cfg = self.cfg
         folder = RunFolder(self.run_dir).claim(bool(cfg.resume), cfg.overwrite) if self.info.is_main else None
+        failed = True
         try:
             with self._stop_on_sigint():
-                return self._fit()
+                result = self._fit()
+            failed = False
+            return result
         except TrainingInterrupted:
             raise
         except KeyboardInterrupt:
@@ -407,6 +430,8 @@ class _Run:
             raise TrainingInterrupted(f"interrupted at step {self.step}; {kept}; {self._resume_hint()}") from None
         finally:
             if folder is not None:
+                if failed and self.last_checkpoint is None:
+                    folder.discard_leftovers()  # nothing to resume: leave nothing that refuses the rerun
                 folder.release()
 
     @contextlib.contextmanager

@@ -1,0 +1,169 @@
+"""One inference pipeline for ``effnet predict``, ``eval``, ``embed`` and the server.
+
+:func:`load_classifier` turns a registry tag, weights file or ``effnet train`` run folder into a
+:class:`Classifier`: the model on one backend with its own classes and eval preprocessing.
+:func:`image_batches` feeds it: files are decoded and preprocessed in DataLoader worker processes,
+each file's pixel count is read from its header before it is decoded, unreadable files are reported
+(never raised) and the readable ones come back in input order, ``batch_size`` at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from effnet.data.transforms import eval_transform, to_rgb
+from effnet.deploy.predict import MAX_PIXELS, load_image_limited
+from effnet.weights.registry import Preprocessing
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    index: int
+    score: float  # softmax probability
+
+
+class Classifier:
+    """One loaded model on one backend, with its class names and eval preprocessing, ready for batches."""
+
+    def __init__(self, model: nn.Module, name: str, classes: Sequence[str], preprocessing: Preprocessing,
+                 backend: str = "eager", weights: str = "", image_size: int | None = None,
+                 device: torch.device | str = "cpu") -> None:
+        self.model = model
+        self.name = name
+        self.classes = list(classes)
+        self.image_size = image_size or preprocessing.resolution
+        self.preprocessing = preprocessing
+        self.backend = backend
+        self.weights = weights
+        self.device = torch.device(device)
+        # A plain torchvision transform: picklable, so DataLoader workers get it without the model.
+        self.transform = eval_transform(preprocessing, resolution=self.image_size)
+
+    def __repr__(self) -> str:
+        return (f"Classifier({self.name}, weights={self.weights!r}, backend={self.backend}, "
+                f"{len(self.classes)} classes, {self.image_size}px)")
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """CHW float32, the model's own eval transform (resize, centre crop, normalise)."""
+        return self.transform(to_rgb(image))
+
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """float32 logits (N, classes) of a preprocessed batch (N, 3, H, W), on the CPU."""
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise ValueError(f"expected a batch of shape (N, 3, H, W), got {tuple(batch.shape)}")
+        with torch.inference_mode():
+            return self.model(batch.to(self.device)).float().cpu()
+
+    def classify_batch(self, batch: torch.Tensor, topk: int = 5) -> list[list[Prediction]]:
+        """The ``topk`` classes with softmax probabilities for each image of the batch."""
+        return self.top_predictions(self.logits(batch), topk)
+
+    def top_predictions(self, logits: torch.Tensor, topk: int = 5) -> list[list[Prediction]]:
+        if topk < 1:
+            raise ValueError(f"top-k must be >= 1, got {topk}")
+        values, indices = logits.softmax(dim=1).topk(min(topk, logits.shape[1]), dim=1)
+        return [[Prediction(self.classes[i], i, p) for i, p in zip(idxs, vals)]
+                for vals, idxs in zip(values.tolist(), indices.tolist())]
+
+
+def load_classifier(model: str | None, weights: str | None, backend: str = "eager", *,
+                    image_size: int | None = None, device: str = "cpu") -> Classifier:
+    """The classifier that ``weights`` (registry tag, weights file or ``effnet train`` run folder) describe.
+
+    ``model`` overrides the architecture the weights name; ``backend`` is one of
+    :data:`effnet.deploy.backends.BACKENDS` (all but eager run on the CPU); ``image_size`` overrides
+    the size stored with the weights.
+    """
+    from effnet.deploy.backends import BACKENDS, with_backend
+    from effnet.deploy.model_spec import model_spec
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    if image_size is not None and image_size < 1:
+        raise ValueError(f"image size must be >= 1, got {image_size}")
+    if weights is None:
+        raise ValueError("a classifier needs weights: a registry tag (lite0, torchvision/b0, ...), a weights file "
+                         "or an effnet train run folder")
+    dev = _pick_device(device)
+    if backend != "eager" and dev.type != "cpu":
+        raise ValueError(f"--backend {backend} runs on the CPU; add --device cpu")
+    spec = model_spec(weights, model)
+    size = image_size or spec.preprocessing.resolution
+    net = spec.build().to(dev)
+    net = with_backend(net, backend, size)
+    classes = spec.class_names or [f"class {i}" for i in range(spec.num_classes)]
+    return Classifier(net, spec.config.name, classes, spec.preprocessing, backend, str(spec.weights), size, dev)
+
+
+def _pick_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# --- images in, batches out --------------------------------------------------------------------------------
+
+@dataclass
+class Batch:
+    positions: list[int]  # indices into the input list of the readable images, the rows of ``images``
+    images: torch.Tensor | None  # (len(positions), 3, H, W), None when no file of the batch was readable
+    failed: list[tuple[int, str]]  # (input index, "path: why") for the files that could not be read
+
+
+class _Files(Dataset):
+    """Input files (or errors found before reading, such as an empty folder) -> (tensor or None, error)."""
+
+    def __init__(self, items: Sequence[tuple[Path, str | None]], transform: Callable[[Image.Image], torch.Tensor],
+                 max_pixels: int) -> None:
+        self.items = items
+        self.transform = transform
+        self.max_pixels = max_pixels
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str]:
+        path, error = self.items[index]
+        if error is not None:
+            return index, None, error
+        try:
+            return index, self.transform(load_image_limited(path, self.max_pixels)), ""
+        except (ValueError, OSError) as exc:  # unreadable, truncated, too many pixels, gone
+            return index, None, str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+
+
+def _collate(items: list[tuple[int, torch.Tensor | None, str]]) -> Batch:
+    good = [(i, x) for i, x, _ in items if x is not None]
+    return Batch([i for i, _ in good], torch.stack([x for _, x in good]) if good else None,
+                 [(i, err) for i, x, err in items if x is None])
+
+
+def image_batches(paths: Sequence[str | Path | tuple[Path, str | None]], classifier: Any,  # noqa: ANN401
+                  batch_size: int = 32, workers: int | None = None, max_pixels: int = MAX_PIXELS) -> Iterator[Batch]:
+    """Batches of preprocessed images, in input order, decoded by ``workers`` processes (None: up to 4).
+
+    ``classifier`` is a :class:`Classifier` or any PIL -> tensor transform. An item of ``paths`` may
+    be ``(path, error)`` to pass on an error found earlier (it comes back in ``failed``).
+    """
+    from effnet.data.folders import default_workers
+
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    items = [p if isinstance(p, tuple) else (Path(p), None) for p in paths]
+    transform = getattr(classifier, "transform", classifier)
+    workers = default_workers() if workers is None else workers
+    workers = min(workers, max(1, -(-len(items) // batch_size)))  # no idle processes for a few files
+    loader = DataLoader(_Files(items, transform, max_pixels), batch_size=batch_size, num_workers=workers,
+                        collate_fn=_collate, prefetch_factor=4 if workers else None)
+    yield from loader
