@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from effnet.bench.harness import BenchConfig, markdown_table, run_bench
+from effnet.bench.harness import BenchConfig, markdown_table, peer_table, run_bench
 from effnet.bench.memory import PeakRSS
 from effnet.cli import main
 
@@ -55,7 +55,44 @@ def test_infer_bench_rows_ratios_and_table(monkeypatch):
     assert nhwc["memory"] == pytest.approx(result.rows[1].peak_mem_mb / result.rows[2].peak_mem_mb)
     table = markdown_table(result)
     assert "| effnet | eager |" in table and "throughput ratio" in table
+    # Only the peaks the backends need: no bf16 backend, no (slow where emulated) bf16 matmul.
+    assert "matmul_peak_gflops_bf16" not in result.machine
+    assert "bf16 not measured: no bf16 backend requested" in table
+    assert table.splitlines()[0] == result.machine["cpu_features"] and "CPU: " in table.splitlines()[0]
+    peers = peer_table(result)
+    best_peer = max(result.rows[2:], key=lambda r: r.images_per_s)
+    best_mine = max(result.rows[:2], key=lambda r: r.images_per_s)
+    assert f"| fastest exact: {best_mine.backend} | torchvision/{best_peer.backend} |" in peers
+    assert f"{best_mine.images_per_s / best_peer.images_per_s:.2f}x" in peers and "fastest int8" not in peers
     json.dumps(result.to_dict())
+
+
+def test_bf16_peak_is_skipped_where_the_cpu_lacks_bf16(monkeypatch):
+    import effnet.bench.cpu
+    from effnet.bench.harness import _measure_peaks
+
+    cfg = BenchConfig(backends=("eager", "bf16"), matmul_n=64)
+    monkeypatch.setattr(effnet.bench.cpu, "has_feature", lambda name: False)
+    machine = {"threads": 1}
+    _measure_peaks(cfg, machine, log=lambda msg: None)
+    assert machine["matmul_peak_gflops_fp32"] > 0 and "matmul_peak_gflops_bf16" not in machine
+    assert "lacks avx512_bf16 and amx" in machine["matmul_peak_bf16_skipped"]
+    monkeypatch.setattr(effnet.bench.cpu, "has_feature", lambda name: name == "amx")
+    machine = {"threads": 1}
+    _measure_peaks(cfg, machine, log=lambda msg: None)
+    assert machine["matmul_peak_gflops_bf16"] > 0
+
+
+def test_cpu_features_line_follows_proc_cpuinfo():
+    from effnet.bench.cpu import FEATURES, cpu_features, features_line
+
+    features = cpu_features()
+    if features is None:
+        pytest.skip("no /proc/cpuinfo")
+    flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    assert features["avx2"] == ("avx2" in flags) and features["avx512_vnni"] == ("avx512_vnni" in flags)
+    line = features_line()
+    assert line.startswith("CPU: ") and all(f in line for f in FEATURES)
 
 
 def test_train_bench_cli_json(capsys):

@@ -304,6 +304,19 @@ ROWS += [
         in_process=True, expect_in_stderr="--val-fraction 0.1"),
 ]
 
+
+def cpu_without_bf16(monkeypatch: pytest.MonkeyPatch, t: Path) -> None:
+    import effnet.deploy.inference
+
+    monkeypatch.setattr(effnet.deploy.inference, "bf16_supported", lambda: False)
+
+
+def flipped_copy(t: Path) -> None:
+    from test_weights_verify import flipped_copy as make
+
+    make(t)
+
+
 NAS = ("nas", "{t}/digits", "--out", "{t}/nas", "--max-steps", "1", "--threads", "1")
 ROWS += [
     Row("nas --space with an unknown key", (*NAS, "--space", "{t}/space.json"), in_process=True,
@@ -319,6 +332,23 @@ ROWS += [
         expect_in_stderr="has no train/ and val/ folders"),
     Row("search --workers 0", ("search", "{t}/digits", "--out", "{t}/s", "--workers", "0"), setup=digits,
         in_process=True, expect_in_stderr="--workers must be >= 1, got 0"),
+    Row("predict with a damaged copy of the Lite0 package file (it said goldfinch 100%)",
+        ("predict", "{photo}", "--weights", "{t}/efficientnet-lite0-57934424.pth"),
+        setup=lambda t: flipped_copy(t), in_process=True,
+        expect_in_stderr="{t}/efficientnet-lite0-57934424.pth: sha256 is "),
+    Row("train --batch-size 1 at 16 px (BatchNorm failed in step 1, the folder refused the rerun)",
+        (*TRAIN, "--out", "{t}/run", "--batch-size", "1"), setup=digits, in_process=True,
+        expect_in_stderr="use --batch-size 2 or more, or --freeze-bn (an incomplete last batch is already dropped)"),
+    Row("train on a data path that is a file (it said 'does not exist')",
+        ("train", "{photo}", "--out", "{t}/run", "--epochs", "1", "--workers", "0"), in_process=True,
+        expect_in_stderr="data folder {photo} is a file, not a folder; give the folder that holds the images"),
+    Row("eval on a data path that is a file (it said 'does not exist')",
+        ("eval", "{photo}", "--weights", "lite0", "--workers", "0"), in_process=True,
+        expect_in_stderr="data folder {photo} is a file, not a folder"),
+    Row("predict --backend bf16 on a CPU without bf16 (it said 'use dtype=None')",
+        ("predict", "{photo}", "--weights", "lite0", "--backend", "bf16"), in_process=True, patch=cpu_without_bf16,
+        expect_in_stderr="--backend bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 runs slower "
+                         "than fp32; use --backend channels_last"),
 ]
 
 BUSY_PORT = 18765
@@ -350,6 +380,16 @@ ROWS += [
         expect_in_stderr="--replicas needs --ray"),
     Row("serve --max-batch-size 0", ("serve", "--max-batch-size", "0"), in_process=True,
         expect_in_stderr="argument --max-batch-size: must be a positive integer"),
+]
+
+
+ROWS += [
+    # A wrong password needs a server: tests/test_search_postgres.py checks its one line.
+    Row("nas --storage with a scheme that is no database", (*NAS, "--storage", "http://user:pw@host/db"),
+        setup=digits, in_process=True, expect_in_stderr="--storage 'http://user:***@host/db': unknown database 'http'"),
+    Row("nas --storage on a host where no database server listens",
+        (*NAS, "--storage", "postgresql://effnet:pw@127.0.0.1:1/study"), setup=digits, in_process=True,
+        expect_in_stderr="cannot open study storage 'postgresql://effnet:***@127.0.0.1:1/study': connection failed"),
 ]
 
 
@@ -423,8 +463,10 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # ---------------------------------------------------------------- the runner
 def snapshot(folder: Path) -> dict[str, str]:
+    # EFFNET_HOME's record of verified weight files is a cache, not the user's work: a refusal may leave it.
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and os.access(p, os.R_OK)}
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and os.access(p, os.R_OK) and p.name != "verified-weights.json"}
 
 
 def user_work(t: Path) -> None:

@@ -43,7 +43,8 @@ def imagenet_files(root: str | Path) -> list[tuple[Path, int]]:
 
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"{root}: no such folder; give a folder of ImageNet WordNet-id folders (n01440764/...)")
+        problem = "is a file, not a folder" if root.exists() else "no such folder"
+        raise ValueError(f"{root}: {problem}; give a folder of ImageNet WordNet-id folders (n01440764/...)")
     folders = sorted(p for p in root.iterdir() if p.is_dir())
     index = imagenet_wnid_labels(root, [p.name for p in folders])
     files = [(f, index[d.name]) for d in folders for f in sorted(d.iterdir())

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from effnet.deploy.backends import BACKENDS
+from effnet.choices import BACKENDS
 
 
 def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type

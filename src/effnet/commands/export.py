@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from effnet.choices import DEFAULT_OPSET, EXPORT_FORMATS, MIN_OPSET
 from effnet.commands._args import int_at_least, positive_float, positive_int
-from effnet.deploy.export import DEFAULT_OPSET, MIN_OPSET
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, help="model name (b0..b7, lite0..) or a saved config JSON")
     p.add_argument("--weights", default=None, help="weight file or registry tag (default: random init)")
-    p.add_argument("--format", choices=("onnx", "torchscript", "executorch"), default="onnx",
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="onnx",
                    help="executorch: a .pte program with the XNNPACK delegate, batch 1 (needs effnet[edge])")
     p.add_argument("--dynamic", action="store_true",
                    help="dynamic batch and image size (33..8192 px; SAME padding stays dynamic)")
@@ -36,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.arch.model import create_model
     from effnet.deploy.export import ExportCheckError, check_opset, export_onnx, export_torchscript
+    from effnet.factory import create_model
 
     if args.int8 is not None and args.format == "torchscript":
         raise ValueError("--int8 quantizes the ONNX or ExecuTorch export; use it with --format onnx or executorch")

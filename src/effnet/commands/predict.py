@@ -7,9 +7,8 @@ import json
 import sys
 from typing import Any
 
+from effnet.choices import BACKENDS, MAX_PIXELS
 from effnet.commands._args import nonnegative_int, positive_int
-from effnet.deploy.backends import BACKENDS
-from effnet.deploy.predict import MAX_PIXELS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,8 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from effnet.deploy.pipeline import load_classifier
-    from effnet.deploy.predict import predict_files, predict_inputs
+    from effnet.deploy.pipeline import load_classifier, predict_files, predict_inputs
 
     if args.top < 1:
         raise ValueError(f"--top must be >= 1, got {args.top}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,13 +14,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from effnet.data.folders import IMAGE_EXTENSIONS, image_files
+from effnet.choices import MAX_PIXELS
 from effnet.data.imagenet import imagenet_classes
 from effnet.data.transforms import load_image, to_rgb
-
-# Larger images are skipped unread (a 48 KB PNG can claim 20000x20000 pixels and decode to 400 MB).
-# PIL's own default (about 9459 x 9459); `effnet predict --max-pixels N` changes it.
-MAX_PIXELS = 89_478_485
 
 
 @dataclass(frozen=True)
@@ -87,38 +83,6 @@ def load_image_limited(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.
                      "(a decompression bomb?); skipped; raise the limit with --max-pixels if the image is real")
 
 
-def predict_inputs(paths: Iterable[str | Path]) -> list[tuple[Path, str | None]]:
-    """Files as given, folders replaced by their images (recursively, sorted); a folder without images is
-    kept as ``(folder, error)`` so that it is reported in its place."""
-    items: list[tuple[Path, str | None]] = []
-    for given in map(Path, paths):
-        files = image_files([given])
-        if given.is_dir() and not files:
-            items.append((given, f"{given}: no images in this folder (looked for {', '.join(IMAGE_EXTENSIONS)})"))
-        items += [(f, None) for f in files]
-    return items
-
-
-def predict_files(
-    classifier: Any, paths: Iterable[str | Path | tuple[Path, str | None]], top: int = 5,  # noqa: ANN401 - a Classifier
-    batch_size: int = 32, workers: int | None = None, max_pixels: int = MAX_PIXELS,
-) -> Iterator[tuple[Path, list[Any] | None, str | None]]:
-    """(path, top-``top`` Predictions, None) for each readable image, (path, None, error) for the others
-    (unreadable, too many pixels, or a folder without images), in input order, ``batch_size`` images
-    per model call, decoded by ``workers`` processes (:func:`effnet.deploy.pipeline.image_batches`).
-    ``paths`` may be :func:`predict_inputs`' list (files and folders already expanded)."""
-    from effnet.deploy.pipeline import image_batches
-
-    items = [p if isinstance(p, tuple) else None for p in paths]
-    items = predict_inputs(paths) if None in items else items
-    for batch in image_batches(items, classifier, batch_size, workers, max_pixels):
-        preds = classifier.classify_batch(batch.images, top) if batch.images is not None else []
-        answers = {pos: (p, None) for pos, p in zip(batch.positions, preds)}
-        answers.update({pos: (None, error) for pos, error in batch.failed})
-        for pos in sorted(answers):
-            yield items[pos][0], *answers[pos]
-
-
 def demo_photos() -> list[tuple[str, Image.Image]]:
     """Real photos bundled with scikit-image and scikit-learn, as (name, RGB PIL image)."""
     from skimage import data
@@ -136,8 +100,8 @@ def demo_photos() -> list[tuple[str, Image.Image]]:
 
 def classify_demo_photos(weights: str = "lite0", top: int = 5, print_fn: Any = print) -> dict[str, list[Prediction]]:
     """Classify the bundled photos with real pretrained weights and print the top-``top`` of each."""
-    from effnet.arch.model import create_model
     from effnet.data.transforms import eval_transform
+    from effnet.factory import create_model
     from effnet.weights import get_weight_set
 
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))

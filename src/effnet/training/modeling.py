@@ -7,7 +7,8 @@ from pathlib import Path
 from torch import nn
 
 from effnet.arch.config import ModelConfig, get_config
-from effnet.arch.model import EfficientNet, create_model
+from effnet.arch.model import EfficientNet
+from effnet.factory import create_model
 
 
 def resolve_model_config(
@@ -69,3 +70,27 @@ def set_bn_eval(model: nn.Module, only_frozen: bool) -> None:
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             if not only_frozen or not any(p.requires_grad for p in m.parameters()):
                 m.eval()
+
+
+BATCHNORM_OF_ONE = "Expected more than 1 value per channel when training"  # PyTorch's words for it
+
+
+def check_batchnorm_batch(config: ModelConfig, image_size: int, batch_size: int, processes: int,
+                          bn_frozen: bool) -> None:
+    """Refuse, before anything is written, a run whose BatchNorm would see one value per channel.
+
+    Training BatchNorm needs two values per channel: with one image per step and a last feature map
+    of 1x1 (images of at most the model's total stride, 32 px for B0) it fails in the first step.
+    The loader already drops an incomplete last batch, so only the batch size itself can cause it.
+    """
+    from effnet.arch.scaling import feature_strides
+
+    per_process = batch_size // processes
+    side = -(-image_size // feature_strides(config)[-1])  # every stride-2 layer rounds up
+    if per_process > 1 or bn_frozen or side > 1:
+        return
+    per = f" ({processes} processes share --batch-size {batch_size})" if processes > 1 else ""
+    raise ValueError(
+        f"one image per step{per} at {image_size} px leaves BatchNorm one value per channel in the last "
+        f"1x1 feature map, which cannot train: use --batch-size {2 * processes} or more, or --freeze-bn "
+        "(an incomplete last batch is already dropped)")

