@@ -1,7 +1,7 @@
 """Transfer to CIFAR-10 like the paper's Table 5: effnet's fine-tune default vs a plain loop, a linear probe
 and the paper's from-scratch recipe, on the real Lite0-2 weights (B0 from scratch as the no-pretraining control).
 
-    python benchmarks/transfer.py /work/shared/data/cifar10 --subset 300,100 --epochs 3 --image-size 96
+    python benchmarks/transfer.py ../shared/data/cifar10 --subset 300,100 --epochs 3 --image-size 96
     python benchmarks/transfer.py DATA --ablation            # which part of the paper recipe hurts
     python benchmarks/transfer.py DATA --subset 0,0 ...      # the full 50,000 / 10,000 split
 
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         print(plot_histories(args.plot, args.plot_out, f"CIFAR-10 {args.subset} per class, {args.image_size}px"))
         return 0
     if not args.data.is_dir():
-        print(f"skipped: {args.data} not found (CIFAR-10 JPEG folders, e.g. /work/shared/data/cifar10)")
+        print(f"skipped: {args.data} not found (CIFAR-10 JPEG folders, e.g. ../shared/data/cifar10)")
         return 0
     if args.threads:
         import torch

@@ -58,7 +58,7 @@ def calibrate_bn(model: nn.Module, resolution: int, batches: int = 2, seed: int 
 def build_bench_model(impl: str, name: str, num_classes: int) -> nn.Module:
     """A randomly initialised model of architecture ``name`` (b0..b7) from ``impl``."""
     if impl == "effnet":
-        from effnet.arch.model import create_model
+        from effnet.factory import create_model
 
         return create_model(name, num_classes=num_classes)
     variant = name if name.startswith("b") else None
@@ -219,7 +219,7 @@ def build_candidates(
             torch.manual_seed(0)
             try:
                 if impl == "effnet" and getattr(cfg, "weights", None):
-                    from effnet.arch.model import create_model
+                    from effnet.factory import create_model
 
                     model = create_model(cfg.model, weights=cfg.weights).eval()
                 else:

@@ -295,8 +295,8 @@ def _score_paths(
     cfg: BenchConfig, cands: list[Candidate], data: LabelledImages, log: Callable[[str], None]
 ) -> dict[str, PathAccuracy]:
     """Top-1/top-5 of every effnet path on ``data`` and its agreement with the plain fp32 model."""
-    from effnet.arch.model import create_model
     from effnet.bench.accuracy import logits_of, score
+    from effnet.factory import create_model
 
     log(f"scoring fp32 {cfg.model} + {cfg.weights} on {len(data.labels)} images ...")
     fp32 = logits_of(create_model(cfg.model, weights=cfg.weights).eval(), data.images, cfg.batch)
