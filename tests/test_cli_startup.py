@@ -58,6 +58,15 @@ def test_import_effnet_is_lazy_and_public_names_resolve():
     assert out.stdout.split() == ["True", "[]", "True"], out.stderr[-2000:]
 
 
+def test_info_imports_no_torch():
+    """`effnet info` counts parameters and MACs from the block table (effnet.arch.cost), without torch."""
+    code = ("import contextlib, io, sys; from effnet.cli import main; out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out): main(['info']); main(['info', 'b3', '--stages'])\n"
+            "print('torch' in sys.modules, '12,233,232' in out.getvalue())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "True"], out.stderr[-2000:]
+
+
 def test_version():
     out = subprocess.run([sys.executable, "-m", "effnet", "--version"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0

@@ -383,6 +383,16 @@ ROWS += [
 ]
 
 
+ROWS += [
+    # A wrong password needs a server: tests/test_search_postgres.py checks its one line.
+    Row("nas --storage with a scheme that is no database", (*NAS, "--storage", "http://user:pw@host/db"),
+        setup=digits, in_process=True, expect_in_stderr="--storage 'http://user:***@host/db': unknown database 'http'"),
+    Row("nas --storage on a host where no database server listens",
+        (*NAS, "--storage", "postgresql://effnet:pw@127.0.0.1:1/study"), setup=digits, in_process=True,
+        expect_in_stderr="cannot open study storage 'postgresql://effnet:***@127.0.0.1:1/study': connection failed"),
+]
+
+
 # ---------------------------------------------------------------- shared inputs
 def _tiny_h5(path: Path) -> None:
     """A legacy Keras weights file (layer_names + weight_names), big enough that cutting it in half damages it."""

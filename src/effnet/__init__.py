@@ -16,7 +16,7 @@ _PUBLIC = {
     "EfficientNet": "effnet.arch.model",
     "ModelConfig": "effnet.arch.config",
     "Stage": "effnet.arch.config",
-    "create_model": "effnet.arch.model",
+    "create_model": "effnet.factory",
     "eval_transform": "effnet.data.transforms",
     "export_onnx": "effnet.deploy.export",
     "export_torchscript": "effnet.deploy.export",
@@ -27,8 +27,8 @@ _PUBLIC = {
     "optimize_for_inference": "effnet.deploy.inference",
     "scaled_config": "effnet.arch.scaling",
 }
-_SUBPACKAGES = {"arch", "bench", "choices", "cli", "commands", "data", "deploy", "fileio", "integrations", "search",
-                "training", "weights"}
+_SUBPACKAGES = {"arch", "backbone", "bench", "choices", "cli", "commands", "data", "deploy", "factory", "fileio",
+                "integrations", "search", "training", "weights"}
 
 __all__ = [
     "EfficientNet",
@@ -48,11 +48,12 @@ __all__ = [
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on demand
     from effnet.arch.config import ModelConfig, Stage, get_config, list_models
-    from effnet.arch.model import EfficientNet, create_model
+    from effnet.arch.model import EfficientNet
     from effnet.arch.scaling import scaled_config
     from effnet.data.transforms import eval_transform
     from effnet.deploy.export import export_onnx, export_torchscript
     from effnet.deploy.inference import optimize_for_inference
+    from effnet.factory import create_model
     from effnet.search.budget import fit_budget
     from effnet.weights import load_weights
 

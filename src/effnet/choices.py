@@ -13,6 +13,7 @@ BACKENDS = {
     "compile": "optimize_for_inference + torch.compile (the first batch compiles)",
     "onnxruntime": "an ONNX export run by ONNX Runtime (needs effnet[onnx])",
     "executorch": "an ExecuTorch program (XNNPACK delegate, batch 1) in ExecuTorch's runtime (needs effnet[edge])",
+    "openvino": "an ONNX export compiled by OpenVINO's CPU plugin, fp32 (needs effnet[openvino])",
 }
 
 #: What each training backend of `effnet bench --mode train` switches on (all but eager run channels_last).
@@ -30,7 +31,7 @@ TRAIN_BACKENDS = {
 #: `effnet bench --backend` per mode.
 BENCH_BACKENDS = {
     "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime", "onnxruntime_int8", "executorch",
-              "executorch_int8"),
+              "executorch_int8", "openvino"),
     "train": tuple(TRAIN_BACKENDS),
 }
 #: How `effnet scale --target-latency-ms` runs the model it times.

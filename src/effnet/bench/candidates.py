@@ -58,7 +58,7 @@ def calibrate_bn(model: nn.Module, resolution: int, batches: int = 2, seed: int 
 def build_bench_model(impl: str, name: str, num_classes: int) -> nn.Module:
     """A randomly initialised model of architecture ``name`` (b0..b7) from ``impl``."""
     if impl == "effnet":
-        from effnet.arch.model import create_model
+        from effnet.factory import create_model
 
         return create_model(name, num_classes=num_classes)
     variant = name if name.startswith("b") else None
@@ -86,6 +86,10 @@ def _infer_runner(
         return model, False
     if backend in ("onnxruntime", "onnxruntime_int8"):
         return _onnx_runner(impl, model, backend == "onnxruntime_int8", calibration), False
+    if backend == "openvino":  # the same ONNX export ONNX Runtime gets (references: their own), run by OpenVINO
+        from effnet.deploy.openvino import openvino_runner
+
+        return openvino_runner(onnx_file(impl, model)), False
     if backend in ("executorch", "executorch_int8"):
         return _executorch_runner(impl, model, backend == "executorch_int8", calibration), False
     bf16 = backend == "bf16"
@@ -215,7 +219,7 @@ def build_candidates(
             torch.manual_seed(0)
             try:
                 if impl == "effnet" and getattr(cfg, "weights", None):
-                    from effnet.arch.model import create_model
+                    from effnet.factory import create_model
 
                     model = create_model(cfg.model, weights=cfg.weights).eval()
                 else:

@@ -36,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.arch.model import create_model
     from effnet.deploy.export import ExportCheckError, check_opset, export_onnx, export_torchscript
+    from effnet.factory import create_model
 
     if args.int8 is not None and args.format == "torchscript":
         raise ValueError("--int8 quantizes the ONNX or ExecuTorch export; use it with --format onnx or executorch")

@@ -57,6 +57,12 @@ def with_backend(model: nn.Module, backend: str, image_size: int | None = None) 
         session = onnx_session(folder / "model.onnx")
         name = session.get_inputs()[0].name
         return RuntimeModel(model, lambda x: session.run(None, {name: x.numpy()})[0])
+    if backend == "openvino":
+        from effnet.deploy.export import export_onnx
+        from effnet.deploy.openvino import openvino_runner
+
+        export_onnx(model, folder / "model.onnx", dynamic_batch=True, input_size=image_size)
+        return RuntimeModel(model, openvino_runner(folder / "model.onnx"))
     from effnet.deploy.executorch import executorch_runner, export_executorch
 
     print("exporting to ExecuTorch (XNNPACK); this takes a minute ...", file=sys.stderr)

@@ -30,7 +30,7 @@ class Embeddings:
 
 def feature_model(model: str, weights: str | None) -> tuple[torch.nn.Module, Any]:  # noqa: ANN401
     """The backbone with pooled-feature output (no classifier), in eval mode, and its weight source."""
-    from effnet.arch.model import create_model
+    from effnet.factory import create_model
 
     net = create_model(model, weights=weights, num_classes=0).eval()
     return net, (weights if weights else net.config)

@@ -132,8 +132,8 @@ def demo_photos() -> list[tuple[str, Image.Image]]:
 
 def classify_demo_photos(weights: str = "lite0", top: int = 5, print_fn: Any = print) -> dict[str, list[Prediction]]:
     """Classify the bundled photos with real pretrained weights and print the top-``top`` of each."""
-    from effnet.arch.model import create_model
     from effnet.data.transforms import eval_transform
+    from effnet.factory import create_model
     from effnet.weights import get_weight_set
 
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
