@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from effnet.bench.candidates import TRAIN_BACKENDS
 from effnet.bench.harness import BenchConfig, isolated_peak_mb
+from effnet.choices import TRAIN_BACKENDS
 
 
 def step_peak_mb(impl: str, backend: str, model_name: str, batch: int, resolution: int) -> float:

@@ -1,7 +1,7 @@
 """Transfer to CIFAR-10 like the paper's Table 5: effnet's fine-tune default vs a plain loop, a linear probe
 and the paper's from-scratch recipe, on the real Lite0-2 weights (B0 from scratch as the no-pretraining control).
 
-    python benchmarks/transfer.py /work/shared/data/cifar10 --subset 300,100 --epochs 3 --image-size 96
+    python benchmarks/transfer.py ../shared/data/cifar10 --subset 300,100 --epochs 3 --image-size 96
     python benchmarks/transfer.py DATA --ablation            # which part of the paper recipe hurts
     python benchmarks/transfer.py DATA --subset 0,0 ...      # the full 50,000 / 10,000 split
 
@@ -25,13 +25,14 @@ from typing import Any
 SPLIT_NAMES = {"train": ("train",), "val": ("val", "test")}
 
 
-def make_subset(source: Path, target: Path, n_train: int, n_val: int, offset: int = 0) -> Path:
+def make_subset(source: Path, target: Path, n_train: int, n_val: int, offset: int = 0,
+                classes: list[str] | None = None) -> Path:
     """``target/train/CLASS`` and ``target/val/CLASS`` as symlinks to the first files of each class (0: all)."""
     for split, n in (("train", n_train), ("val", n_val)):
         src = next((source / name for name in SPLIT_NAMES[split] if (source / name).is_dir()), None)
         if src is None:
             raise FileNotFoundError(f"{source} has no {' or '.join(SPLIT_NAMES[split])}/ folder")
-        for class_dir in sorted(p for p in src.iterdir() if p.is_dir()):
+        for class_dir in sorted(p for p in src.iterdir() if p.is_dir() and (not classes or p.name in classes)):
             files = sorted(class_dir.iterdir())
             chosen = files[offset:offset + n] if n else files
             out = target / split / class_dir.name
@@ -62,7 +63,7 @@ def plain_loop(data: Path, model: str, weights: str | None, image_size: int, bat
     train_tf = T.Compose([T.Resize((image_size, image_size)), T.RandomHorizontalFlip(), *norm])
     val_tf = T.Compose([T.Resize((image_size, image_size)), *norm])
     train_ds, val_ds = datasets.ImageFolder(data / "train", train_tf), datasets.ImageFolder(data / "val", val_tf)
-    train_dl = torch.utils.data.DataLoader(train_ds, batch_size, shuffle=True, drop_last=True, num_workers=workers)
+    train_dl = torch.utils.data.DataLoader(train_ds, batch_size or 64, shuffle=True, drop_last=True, num_workers=workers)
     val_dl = torch.utils.data.DataLoader(val_ds, 100, num_workers=workers)
     net = create_model(model, weights=weights, num_classes=len(train_ds.classes))
     opt = torch.optim.AdamW(net.parameters(), lr=lr)
@@ -101,9 +102,14 @@ def effnet_run(data: Path, model: str, weights: str | None, image_size: int, bat
     """``effnet train`` through the library; ``overrides`` are TrainConfig fields (recipe=..., lr=...)."""
     from effnet.training import TrainConfig, train
 
+    batch_size = batch_size or None  # 0: the recipe picks the batch from the data
     lr_per_256 = overrides.pop("lr_per_256", None)  # an ablation row's rate, scaled to the batch like a recipe's
     if lr_per_256 is not None:
-        overrides["lr"] = lr_per_256 * batch_size / 256
+        overrides["lr"] = lr_per_256 * (batch_size or 32) / 256
+    if overrides.get("eval_crop_pct") == "official":  # the centre crop effnet used before issue 21
+        from effnet.weights.registry import official_crop_pct
+
+        overrides["eval_crop_pct"] = official_crop_pct(image_size)
     warmup_fraction = overrides.pop("warmup_fraction", None)  # of the whole run, like the plain loop's one-cycle
     if warmup_fraction is not None:
         overrides["warmup_epochs"] = warmup_fraction * epochs
@@ -137,7 +143,7 @@ def probe_run(data: Path, model: str, weights: str | None, image_size: int, batc
     """Linear probe: pooled features once, then a head fit (see :mod:`effnet.deploy.embed`)."""
     from effnet.deploy.embed import linear_probe
 
-    result = linear_probe(data, model=model, weights=weights, image_size=image_size, batch_size=max(batch_size, 64),
+    result = linear_probe(data, model=model, weights=weights, image_size=image_size, batch_size=max(batch_size or 64, 64),
                           progress=False)
     return [{"epoch": 0, "train_loss": result.train_loss, "val_top1": result.top1}]
 
@@ -168,13 +174,15 @@ ABLATION: list[tuple[str, dict[str, Any]]] = [
 
 # Why the default lost on the full split at 32 px (issue 21): one factor at a time from the shipped recipe, each
 # row beside the plain loop of the same run.
+BEFORE = {"recipe": "finetune", "backbone_lr_scale": 1 / 3, "crop_scale": (0.5, 1.0), "eval_crop_pct": "official"}
 FACTORS: list[tuple[str, dict[str, Any]]] = [
-    ("finetune recipe (shipped)", {"recipe": "finetune"}),
-    ("finetune, backbone at the head's lr", {"recipe": "finetune", "backbone_lr_scale": 1.0}),
-    ("finetune, no crops (whole image)", {"recipe": "finetune", "crop_scale": (1.0, 1.0)}),
-    ("finetune, warm-up 30% of the steps", {"recipe": "finetune", "warmup_fraction": 0.3}),
-    ("finetune, BN momentum 0.01 (model's)", {"recipe": "finetune", "bn_momentum": 0.01}),
-    ("finetune, no label smoothing", {"recipe": "finetune", "label_smoothing": 0.0}),
+    ("effnet default (issue 21)", {"recipe": "finetune"}),
+    ("before issue 21 (backbone x1/3, crops >= 50%)", BEFORE),
+    ("before, backbone at the head's lr", {**BEFORE, "backbone_lr_scale": 1.0}),
+    ("before, no crops (whole image)", {**BEFORE, "crop_scale": (1.0, 1.0)}),
+    ("before, warm-up 30% of the steps", {**BEFORE, "warmup_fraction": 0.3}),
+    ("before, BN momentum 0.01 (model's)", {**BEFORE, "bn_momentum": 0.01}),
+    ("before, no label smoothing", {**BEFORE, "label_smoothing": 0.0}),
 ]
 
 RUNNERS = {"plain": plain_loop, "effnet default": effnet_run, "probe": probe_run,
@@ -242,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", default=None, help="only these ablation/factor rows (0-based indices, comma-separated)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--image-size", type=int, default=96)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="0: effnet's recipe picks it (the plain loop: 64)")
+    p.add_argument("--classes", default=None, help="only these class folders (comma-separated), e.g. cat,dog")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--log", type=Path, default=None, help="append one JSON line per run")
@@ -254,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         print(plot_histories(args.plot, args.plot_out, f"CIFAR-10 {args.subset} per class, {args.image_size}px"))
         return 0
     if not args.data.is_dir():
-        print(f"skipped: {args.data} not found (CIFAR-10 JPEG folders, e.g. /work/shared/data/cifar10)")
+        print(f"skipped: {args.data} not found (CIFAR-10 JPEG folders, e.g. ../shared/data/cifar10)")
         return 0
     if args.threads:
         import torch
@@ -262,11 +271,15 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     n_train, n_val = (int(v) for v in args.subset.split(","))
     with tempfile.TemporaryDirectory(prefix="cifar-subset-") as tmp:
-        data = make_subset(args.data, Path(tmp), n_train, n_val, args.offset)
+        data = make_subset(args.data, Path(tmp), n_train, n_val, args.offset,
+                           args.classes.split(",") if args.classes else None)
         common = dict(data=data, image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
                       seed=args.seed)
         print(f"{data}: {n_train or 'all'} train / {n_val or 'all'} val per class from offset {args.offset}, "
               f"{args.image_size}px, batch {args.batch_size}, {args.epochs} epochs, {os.cpu_count()} CPUs", flush=True)
+        from effnet.bench.cpu import features_line
+
+        print(features_line(), flush=True)
         if args.ablation or args.factors:
             table = ABLATION if args.ablation else FACTORS
             rows = [int(i) for i in args.rows.split(",")] if args.rows else range(len(table))

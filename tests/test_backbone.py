@@ -9,7 +9,7 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 import effnet
-from effnet.arch.backbone import Backbone, backbone_with_fpn
+from effnet.backbone import Backbone, backbone_with_fpn
 
 
 def freeze_batch_norm(module: nn.Module) -> nn.Module:

@@ -52,6 +52,15 @@ def test_eval_backend_scores_like_eager(photo_folder, capsys):
     assert scores["onnxruntime"] == pytest.approx(scores["eager"])
 
 
+def test_openvino_backend_predicts_like_eager(photo_folder, capsys):
+    pytest.importorskip("openvino")
+    eager = _predictions(capsys, photo_folder, "eager")
+    got = _predictions(capsys, photo_folder, "openvino")
+    assert [[t["index"] for t in p["top"]] for p in got] == [[t["index"] for t in p["top"]] for p in eager]
+    for g, e in zip(got, eager):
+        assert g["top"][0]["probability"] == pytest.approx(e["top"][0]["probability"], abs=1e-4)
+
+
 def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="unknown backend 'tflite'"):
         with_backend(torch.nn.Linear(2, 2), "tflite")

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from effnet.bench.harness import BenchConfig, markdown_table, run_bench
+from effnet.bench.harness import BenchConfig, markdown_table, peer_table, run_bench
 from effnet.bench.memory import PeakRSS
 from effnet.cli import main
 
@@ -59,6 +59,11 @@ def test_infer_bench_rows_ratios_and_table(monkeypatch):
     assert "matmul_peak_gflops_bf16" not in result.machine
     assert "bf16 not measured: no bf16 backend requested" in table
     assert table.splitlines()[0] == result.machine["cpu_features"] and "CPU: " in table.splitlines()[0]
+    peers = peer_table(result)
+    best_peer = max(result.rows[2:], key=lambda r: r.images_per_s)
+    best_mine = max(result.rows[:2], key=lambda r: r.images_per_s)
+    assert f"| fastest exact: {best_mine.backend} | torchvision/{best_peer.backend} |" in peers
+    assert f"{best_mine.images_per_s / best_peer.images_per_s:.2f}x" in peers and "fastest int8" not in peers
     json.dumps(result.to_dict())
 
 

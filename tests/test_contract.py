@@ -22,7 +22,7 @@ from timm.data import resolve_data_config
 from timm.models import FeatureInfo
 
 import effnet
-import effnet.arch.backbone
+import effnet.backbone
 from effnet.arch.features import FeatureExtractor
 
 SIZE = 64
@@ -205,7 +205,7 @@ def test_fx_then_torchscript(name):
     scripted = torch.jit.script(torch.fx.symbolic_trace(model))
     with torch.no_grad():
         assert close(scripted(image()), reference(model, image()))
-    backbone = torch.jit.script(torch.fx.symbolic_trace(effnet.arch.backbone.Backbone(name).eval()))
+    backbone = torch.jit.script(torch.fx.symbolic_trace(effnet.backbone.Backbone(name).eval()))
     assert list(backbone(image())) == ["0", "1", "2", "3"]
 
 

@@ -2,13 +2,12 @@
 
 Layers, lowest first; a module may import modules of its own layer or lower, never higher:
 
-0. ``effnet.fileio``
-1. the paper's architecture: config, scaling, layers, fast path, memory, switches (``effnet.arch``)
+0. ``effnet.fileio``, ``effnet.choices`` (constants only: the names the command line offers)
+1. ``effnet.arch``: the paper's architecture, the network and what counts or tabulates it
 2. ``effnet.weights``: reads, converts and registers weights; knows state-dict names and shapes from the
    config, never the network
 3. ``effnet.data``: preprocessing (resolves a weight tag to its preprocessing through ``weights``)
-4. the assembled network: ``arch.model`` (``create_model(weights=...)`` loads through ``weights``) and what
-   builds one: ``arch.flops``, ``arch.summary``, ``arch.backbone``
+4. ``effnet.factory`` (``create_model``: weights read once, config, network, state) and ``effnet.backbone``
 5. ``effnet.training``, ``effnet.search``, ``effnet.deploy``, ``effnet.bench``: what one does with a model
 6. ``effnet.integrations``, ``effnet.commands``, ``effnet.cli`` and the package root
 
@@ -25,19 +24,16 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-NETWORK = {"effnet.arch.model", "effnet.arch.flops", "effnet.arch.summary", "effnet.arch.backbone"}
 KNOWN_CYCLES: set[tuple[str, str]] = set()
-SUBPACKAGES = ["fileio", "arch", "weights", "data", "training", "search", "deploy", "bench", "commands"]
+SUBPACKAGES = ["fileio", "choices", "arch", "weights", "data", "factory", "backbone", "training", "search", "deploy", "bench", "commands"]
 
 
 def layer(module: str) -> int:
     parts = module.split(".")
     pkg = parts[1] if len(parts) > 1 else ""
-    if pkg == "fileio":
+    if pkg in ("fileio", "choices"):
         return 0
-    if pkg == "arch":
-        return 4 if module in NETWORK else 1
-    return {"weights": 2, "data": 3, "training": 5, "search": 5, "deploy": 5, "bench": 5}.get(pkg, 6)
+    return {"arch": 1, "weights": 2, "data": 3, "factory": 4, "backbone": 4, "training": 5, "search": 5, "deploy": 5, "bench": 5}.get(pkg, 6)
 
 
 def _module_name(path: Path) -> str:

@@ -238,12 +238,12 @@ def bomb_and_photo(t: Path) -> None:
 
 
 def ctrl_c_in_predict(monkeypatch: pytest.MonkeyPatch, t: Path) -> None:
-    import effnet.deploy.predict
+    from effnet.deploy.pipeline import Classifier
 
     def classify(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(effnet.deploy.predict, "classify", classify)
+    monkeypatch.setattr(Classifier, "classify_batch", classify)
 
 
 TRAIN = ("train", "{t}/digits", "--image-size", "16", "--epochs", "1", "--batch-size", "4", "--workers", "0",
@@ -288,7 +288,7 @@ ROWS += [
         patch=ctrl_c_in_predict, expect_code=130, expect_in_stderr="effnet predict: interrupted"),
     Row("eval ImageNet weights on a folder of other classes (it reported 0% top-1)",
         ("eval", "{t}/digits/val", "--weights", "lite0", "--workers", "0"), setup=digits, in_process=True,
-        expect_in_stderr="class folder(s) 0, 1, 2 are not ImageNet WordNet ids"),
+        expect_in_stderr="class folder(s) 0, 1, 2 are not ImageNet-1k WordNet ids"),
     Row("eval --image-size 0", ("eval", "{t}/digits/val", "--weights", "lite0", "--image-size", "0"), setup=digits,
         in_process=True, expect_in_stderr="image size must be >= 1, got 0"),
     Row("embed over an existing --out without --overwrite", ("embed", "{photo}", "--out", "{t}/feats.npz"),
@@ -308,6 +308,19 @@ ROWS += [
     Row("probe a folder without train/ and val/", ("probe", "{t}/empty", "--no-progress"), setup=empty_folder,
         in_process=True, expect_in_stderr="--val-fraction 0.1"),
 ]
+
+
+def cpu_without_bf16(monkeypatch: pytest.MonkeyPatch, t: Path) -> None:
+    import effnet.deploy.inference
+
+    monkeypatch.setattr(effnet.deploy.inference, "bf16_supported", lambda: False)
+
+
+def flipped_copy(t: Path) -> None:
+    from test_weights_verify import flipped_copy as make
+
+    make(t)
+
 
 NAS = ("nas", "{t}/digits", "--out", "{t}/nas", "--max-steps", "1", "--threads", "1")
 ROWS += [
@@ -331,6 +344,16 @@ ROWS += [
     Row("train --batch-size 1 at 16 px (BatchNorm failed in step 1, the folder refused the rerun)",
         (*TRAIN, "--out", "{t}/run", "--batch-size", "1"), setup=digits, in_process=True,
         expect_in_stderr="use --batch-size 2 or more, or --freeze-bn (an incomplete last batch is already dropped)"),
+    Row("train on a data path that is a file (it said 'does not exist')",
+        ("train", "{photo}", "--out", "{t}/run", "--epochs", "1", "--workers", "0"), in_process=True,
+        expect_in_stderr="data folder {photo} is a file, not a folder; give the folder that holds the images"),
+    Row("eval on a data path that is a file (it said 'does not exist')",
+        ("eval", "{photo}", "--weights", "lite0", "--workers", "0"), in_process=True,
+        expect_in_stderr="data folder {photo} is a file, not a folder"),
+    Row("predict --backend bf16 on a CPU without bf16 (it said 'use dtype=None')",
+        ("predict", "{photo}", "--weights", "lite0", "--backend", "bf16"), in_process=True, patch=cpu_without_bf16,
+        expect_in_stderr="--backend bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 runs slower "
+                         "than fp32; use --backend channels_last"),
 ]
 
 BUSY_PORT = 18765
@@ -365,10 +388,14 @@ ROWS += [
 ]
 
 
-def flipped_copy(t: Path) -> None:
-    from test_weights_verify import flipped_copy as make
-
-    make(t)
+ROWS += [
+    # A wrong password needs a server: tests/test_search_postgres.py checks its one line.
+    Row("nas --storage with a scheme that is no database", (*NAS, "--storage", "http://user:pw@host/db"),
+        setup=digits, in_process=True, expect_in_stderr="--storage 'http://user:***@host/db': unknown database 'http'"),
+    Row("nas --storage on a host where no database server listens",
+        (*NAS, "--storage", "postgresql://effnet:pw@127.0.0.1:1/study"), setup=digits, in_process=True,
+        expect_in_stderr="cannot open study storage 'postgresql://effnet:***@127.0.0.1:1/study': connection failed"),
+]
 
 
 def a_two_class_run(t: Path) -> None:

@@ -126,7 +126,7 @@ def test_resuming_with_different_settings_is_refused(tmp_path):
     grid = coefficient_grid(step=0.2)[:1]
     run_search(TINY, tmp_path, grid, train_fn=Scorer(), log=lambda s: None, plot=False)
     changed = SearchSettings(**{**TINY.__dict__, "max_steps": 3})
-    with pytest.raises(ValueError, match="different settings"):
+    with pytest.raises(ValueError, match=r"different settings \(max_steps: 2 -> 3\); resume with the same options"):
         run_search(changed, tmp_path, grid, train_fn=Scorer(), log=lambda s: None, plot=False)
 
 

@@ -141,8 +141,8 @@ def test_a_trained_run_serves_its_own_class_names(tmp_path):
     from safetensors.torch import save_file
 
     from _train_utils import TINY
-    from effnet.arch.model import create_model
     from effnet.deploy.pipeline import load_classifier
+    from effnet.factory import create_model
     from effnet.serve import local_app
     from effnet.weights.registry import Preprocessing
 

@@ -88,3 +88,12 @@ def test_a_folder_holding_only_a_killed_runs_leftovers_is_taken(data, tmp_path):
     (other / "tensorboard" / "my-notes.txt").write_text("not a leftover")
     with pytest.raises(RuntimeError, match="is not empty"):
         train(_cfg(data, other, max_steps=1))
+
+
+def test_a_fresh_search_trial_says_nothing_about_a_missing_checkpoint(data, tmp_path, capsys):
+    """nas/search train every trial with resume=True, quiet=True: each new trial printed "no checkpoint ...
+    starting from scratch". A user's own --resume of an empty folder is still told."""
+    train(_cfg(data, tmp_path / "trial", resume=True, quiet=True, max_steps=1, tensorboard=False))
+    assert "no checkpoint" not in capsys.readouterr().out
+    train(_cfg(data, tmp_path / "mine", resume=True, quiet=False, max_steps=1, tensorboard=False))
+    assert "no checkpoint in" in capsys.readouterr().out

@@ -5,7 +5,7 @@ the ``features_only`` model (a list of maps).
 head, no classifier), so every parameter takes part in the loss: DistributedDataParallel with its
 default ``find_unused_parameters=False`` works. Maps come out standard-contiguous (NCHW memory)
 unless ``channels_last=True`` asks for the layout the convolutions ran in. The named-map detection
-backbone built on it is :class:`effnet.arch.backbone.Backbone`.
+backbone built on it is :class:`effnet.backbone.Backbone`.
 """
 
 # No `from __future__ import annotations`: FX would copy string annotations into its generated code,

@@ -25,8 +25,7 @@ from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint
 
 from effnet.arch.config import STEM_STRIDE
 from effnet.arch.switches import set_switch, switched
-
-CHECKPOINT_MODES = ("full", "selective")
+from effnet.choices import CHECKPOINT_MODES
 
 
 def set_memory_efficient(model: nn.Module, enable: bool = True) -> None:

@@ -9,7 +9,6 @@
 # generated code as unknown type names, and TorchScript then refuses the traced graph.
 import math
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,17 +16,14 @@ from torch import nn
 
 from effnet.arch import fastpath, memory
 from effnet.arch.config import STEM_STRIDE, ModelConfig, get_config
-from effnet.arch.features import FeatureExtractor, FeatureInfo, take_indices
+from effnet.arch.features import FeatureInfo, take_indices
 from effnet.arch.layers import ConvBNAct, MBConv
+from effnet.arch.preprocessing import paper_preprocessing, timm_cfg
 from effnet.arch.scaling import (
-    ALPHA,
-    BETA,
-    GAMMA,
     block_specs,
     feature_stage_indices,
     feature_strides,
     head_channels,
-    scaled_config,
     stem_channels,
 )
 
@@ -73,22 +69,6 @@ def feature_info(config: ModelConfig) -> FeatureInfo:
     )
 
 
-def pretrained_cfg(config: ModelConfig, preprocessing: Any, num_classes: int, tag: str = "") -> dict[str, Any]:
-    """timm's ``pretrained_cfg`` for a model and its weights' :class:`~effnet.weights.Preprocessing`."""
-    res = preprocessing.resolution
-    cfg: dict[str, Any] = dict(
-        architecture=f"effnet_{config.name}", tag=tag, url="", hf_hub_id="", num_classes=num_classes,
-        input_size=(3, res, res), pool_size=(math.ceil(res / 32),) * 2, crop_pct=preprocessing.crop_pct,
-        crop_mode=getattr(preprocessing, "crop_mode", "center"), interpolation=preprocessing.interpolation,
-        mean=tuple(preprocessing.mean), std=tuple(preprocessing.std), first_conv="stem.conv", classifier="classifier",
-    )
-    test_res = getattr(preprocessing, "test_resolution", None)
-    if test_res:
-        cfg["test_input_size"] = (3, test_res, test_res)
-        cfg["test_crop_pct"] = preprocessing.test_crop_pct or preprocessing.crop_pct
-    return cfg
-
-
 class EfficientNet(nn.Module):
     """An EfficientNet built from a :class:`~effnet.arch.config.ModelConfig`.
 
@@ -129,9 +109,8 @@ class EfficientNet(nn.Module):
         self.classifier: nn.Module = self._make_classifier(num_classes)
         self.feature_info = feature_info(config)
         self._feature_stages: list[int] = [f["stage"] for f in self.feature_info]
-        from effnet.data.transforms import preprocessing_for
-
-        self.pretrained_cfg = pretrained_cfg(config, preprocessing_for(config), num_classes)
+        # The paper's preprocessing; effnet.factory.create_model(weights=...) puts the weights' own in place.
+        self.pretrained_cfg = timm_cfg(config, paper_preprocessing(config), num_classes)
         self._init_weights()
 
     def _make_classifier(self, num_classes: int) -> nn.Module:
@@ -293,65 +272,3 @@ class EfficientNet(nn.Module):
     @property
     def feature_channels(self) -> list[int]:
         return self.feature_info.channels()
-
-
-def _timm_aliases(overrides: dict[str, Any], drop_rate: float | None, drop_path_rate: float | None) -> None:
-    for alias, field, value in (("drop_rate", "dropout", drop_rate), ("drop_path_rate", "drop_connect", drop_path_rate)):
-        if value is None:
-            continue
-        if field in overrides and overrides[field] != value:
-            raise ValueError(f"{alias}={value} and {field}={overrides[field]} disagree; give one of them")
-        overrides[field] = value
-
-
-def create_model(
-    name: str | ModelConfig | Path = "b0",
-    *,
-    num_classes: int = 1000,
-    in_chans: int = 3,
-    phi: float | None = None,
-    alpha: float = ALPHA,
-    beta: float = BETA,
-    gamma: float = GAMMA,
-    weights: str | Path | None = None,
-    global_pool: str = "avg",
-    drop_rate: float | None = None,
-    drop_path_rate: float | None = None,
-    features_only: bool = False,
-    out_indices: int | Sequence[int] | None = (0, 1, 2, 3, 4),
-    **overrides: Any,
-) -> nn.Module:
-    """Build a model by name (``list_models()``), from a saved config, or for any ``phi``.
-
-    ``phi`` scales the given base (default B0) with the compound rule; keyword ``overrides``
-    replace config fields (``dropout=0.3``, ``padding="same"``, ``bn_eps=1e-5`` ...); timm's
-    ``drop_rate`` / ``drop_path_rate`` are ``dropout`` / ``drop_connect``.
-    ``weights`` is a file path or registry tag handed to :func:`effnet.load_weights`; the model's
-    ``pretrained_cfg`` then describes the weights' own preprocessing.
-    ``features_only=True`` returns a :class:`~effnet.arch.features.FeatureExtractor` (a list of
-    the maps at ``out_indices`` of ``feature_info``), as timm's ``features_only``.
-    """
-    _timm_aliases(overrides, drop_rate, drop_path_rate)
-    config = get_config(name)
-    if phi is not None:
-        config = scaled_config(phi, alpha, beta, gamma, base=config)
-    if weights is not None:
-        from effnet.weights import prepare_config_for_weights
-
-        config = prepare_config_for_weights(config, weights)
-    if overrides:
-        config = config.replace(**overrides)
-    model = EfficientNet(config, num_classes=num_classes, in_chans=in_chans, global_pool=global_pool)
-    if weights is not None:
-        from effnet.data.transforms import preprocessing_for
-        from effnet.weights import load_weights
-
-        sw = load_weights(model, weights)
-        tag = sw.weight_set.tag if sw.weight_set is not None else str(weights)
-        classes = sw.weight_set.num_classes if sw.weight_set is not None else sw.num_classes
-        model.pretrained_cfg = pretrained_cfg(config, sw.preprocessing or preprocessing_for(config), classes, tag)
-        if sw.weight_set is not None and sw.weight_set.url:
-            model.pretrained_cfg["url"] = sw.weight_set.url
-    if features_only:
-        return FeatureExtractor(model, out_indices)
-    return model

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from effnet.arch.config import ModelConfig, get_config, list_models
-from effnet.arch.flops import model_cost
+from effnet.arch.cost import analytic_cost
 from effnet.arch.scaling import block_specs, stage_table
 
 
@@ -31,7 +31,7 @@ def _fmt(value: object) -> str:
 
 
 def summary_row(config: ModelConfig) -> list[object]:
-    params, macs = model_cost(config)
+    params, macs = analytic_cost(config)  # no torch: `effnet info` answers at once (tests/test_cost.py)
     blocks = sum(len(stage) for stage in block_specs(config))
     return [config.name, config.width, config.depth, config.resolution, config.dropout, params, macs / 1e9, blocks]
 

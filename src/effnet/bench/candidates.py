@@ -20,23 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: What each training backend switches on (every one but eager also runs channels_last).
-TRAIN_BACKENDS = {
-    "eager": "NCHW input, fp32",
-    "channels_last": "NHWC input, fp32",
-    "bf16": "NHWC, bf16 autocast (as `effnet train --amp bf16`)",
-    "checkpoint": "NHWC, fp32, per-block activation checkpointing (whole blocks recomputed)",
-    "checkpoint_early": "NHWC, fp32, full checkpointing of the high-resolution stages only (effnet.arch.memory.early_stages)",
-    "checkpoint_selective": "NHWC, fp32, selective checkpointing (conv outputs kept, the rest recomputed)",
-    "bf16_checkpoint": "NHWC, bf16 autocast and per-block checkpointing",
-    "plain_autograd": "NHWC, fp32, effnet's memory-efficient Swish/SE switched off (effnet only)",
-    "compile": "NHWC, torch.compile",
-}
-BENCH_BACKENDS = {
-    "infer": ("eager", "channels_last", "bf16", "compile", "onnxruntime", "onnxruntime_int8", "executorch",
-              "executorch_int8"),
-    "train": tuple(TRAIN_BACKENDS),
-}
 REFERENCES = ("torchvision", "timm")
 CL = torch.channels_last
 
@@ -75,7 +58,7 @@ def calibrate_bn(model: nn.Module, resolution: int, batches: int = 2, seed: int 
 def build_bench_model(impl: str, name: str, num_classes: int) -> nn.Module:
     """A randomly initialised model of architecture ``name`` (b0..b7) from ``impl``."""
     if impl == "effnet":
-        from effnet.arch.model import create_model
+        from effnet.factory import create_model
 
         return create_model(name, num_classes=num_classes)
     variant = name if name.startswith("b") else None
@@ -97,15 +80,21 @@ def _infer_runner(
 ) -> tuple[Callable[[torch.Tensor], Any], bool]:
     """(function of an fp32 NCHW batch, runs in bf16) for one inference backend; int8 calibrates on
     ``calibration`` (preprocessed real images), else on the bundled photos."""
-    from effnet.deploy.inference import optimize_for_inference
+    from effnet.deploy.inference import backend_bf16_check, optimize_for_inference
 
     if backend == "eager":
         return model, False
     if backend in ("onnxruntime", "onnxruntime_int8"):
         return _onnx_runner(impl, model, backend == "onnxruntime_int8", calibration), False
+    if backend == "openvino":  # the same ONNX export ONNX Runtime gets (references: their own), run by OpenVINO
+        from effnet.deploy.openvino import openvino_runner
+
+        return openvino_runner(onnx_file(impl, model)), False
     if backend in ("executorch", "executorch_int8"):
         return _executorch_runner(impl, model, backend == "executorch_int8", calibration), False
     bf16 = backend == "bf16"
+    if bf16:
+        backend_bf16_check()
     # References get the same generic rewrites minus BN folding, which is effnet's own.
     fast = optimize_for_inference(model, fold_bn=impl == "effnet", dtype=torch.bfloat16 if bf16 else None,
                                   compile=backend == "compile")
@@ -230,7 +219,7 @@ def build_candidates(
             torch.manual_seed(0)
             try:
                 if impl == "effnet" and getattr(cfg, "weights", None):
-                    from effnet.arch.model import create_model
+                    from effnet.factory import create_model
 
                     model = create_model(cfg.model, weights=cfg.weights).eval()
                 else:

@@ -21,9 +21,10 @@ from typing import Any
 import torch
 
 from effnet.bench.accuracy import LabelledImages, PathAccuracy
-from effnet.bench.candidates import BENCH_BACKENDS, REFERENCES, Candidate, build_candidates
+from effnet.bench.candidates import REFERENCES, Candidate, build_candidates
 from effnet.bench.memory import PeakRSS
 from effnet.bench.timing import TimingStats
+from effnet.choices import BENCH_BACKENDS
 
 __all__ = ["BENCH_BACKENDS", "REFERENCES", "BenchConfig", "BenchResult", "run_bench", "matmul_peak_gflops"]
 
@@ -294,8 +295,8 @@ def _score_paths(
     cfg: BenchConfig, cands: list[Candidate], data: LabelledImages, log: Callable[[str], None]
 ) -> dict[str, PathAccuracy]:
     """Top-1/top-5 of every effnet path on ``data`` and its agreement with the plain fp32 model."""
-    from effnet.arch.model import create_model
     from effnet.bench.accuracy import logits_of, score
+    from effnet.factory import create_model
 
     log(f"scoring fp32 {cfg.model} + {cfg.weights} on {len(data.labels)} images ...")
     fp32 = logits_of(create_model(cfg.model, weights=cfg.weights).eval(), data.images, cfg.batch)
@@ -319,6 +320,43 @@ def accuracy_table(result: BenchResult) -> str:
     for r in rows:
         a = r.accuracy
         lines.append(f"| {r.backend} | {a.top1:.1f} | {a.top5:.1f} | {a.agreement:.1f} | {r.images_per_s:.1f} |")
+    return "\n".join(lines)
+
+
+#: lossy paths: never effnet's "exact" path, never a peer's fp32 path
+LOSSY = ("bf16", "onnxruntime_int8", "executorch_int8")
+
+
+def peer_table(result: BenchResult) -> str:
+    """effnet's fastest exact (fp32) path and fastest int8 path against the fastest fp32 path of any
+    reference, at the large batch and at batch 1, as GitHub markdown ('' without references)."""
+    mine = [r for r in result.rows if r.impl == "effnet"]
+    peers = [r for r in result.rows if r.impl != "effnet" and r.backend not in LOSSY]
+    if not mine or not peers:
+        return ""
+    exact = [r for r in mine if r.backend not in LOSSY]
+    int8 = [r for r in mine if r.backend.endswith("_int8")]
+    lines = [f"effnet against the fastest peer path ({result.machine.get('cpu_features', '')}):", "",
+             f"| effnet path | fastest peer path | batch {result.config.batch} images/s | ratio | "
+             "fastest peer at batch 1 | b=1 p50 ms | ratio |", "|---|---|---:|---:|---|---:|---:|"]
+    best_peer = max(peers, key=_speed)
+    lat_peers = [r for r in peers if r.latency]
+    best_peer1 = min(lat_peers, key=lambda r: r.latency.p50_ms) if lat_peers else None
+    for label, rows in (("fastest exact", exact), ("fastest int8", int8)):
+        if not rows:
+            continue
+        a = max(rows, key=_speed)
+        cells = [f"{label}: {a.backend}", f"{best_peer.impl}/{best_peer.backend}",
+                 f"{a.images_per_s:.1f} vs {best_peer.images_per_s:.1f}", f"{a.images_per_s / best_peer.images_per_s:.2f}x"]
+        lat_rows = [r for r in rows if r.latency]
+        if best_peer1 and lat_rows:
+            a1 = min(lat_rows, key=lambda r: r.latency.p50_ms)
+            cells += [f"{best_peer1.impl}/{best_peer1.backend} (effnet: {a1.backend})",
+                      f"{a1.latency.p50_ms:.1f} vs {best_peer1.latency.p50_ms:.1f}",
+                      f"{best_peer1.latency.p50_ms / a1.latency.p50_ms:.2f}x"]
+        else:
+            cells += ["-", "-", "-"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

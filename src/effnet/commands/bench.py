@@ -7,7 +7,7 @@ import json
 import math
 import sys
 
-from effnet.bench.candidates import BENCH_BACKENDS
+from effnet.choices import BENCH_BACKENDS
 from effnet.commands._args import nonnegative_int, positive_int
 
 
@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.bench.harness import BenchConfig, accuracy_table, markdown_table, run_bench
+    from effnet.bench.harness import BenchConfig, accuracy_table, markdown_table, peer_table, run_bench
 
     compare = () if args.compare == ("none",) else args.compare
     cfg = BenchConfig(
@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(_finite(result.to_dict()), indent=2, allow_nan=False))
     if args.markdown or not args.json:
         print(markdown_table(result))
+        if peer_table(result):
+            print("\n" + peer_table(result))
         if cfg.accuracy:
             print("\n" + accuracy_table(result))
     return 0

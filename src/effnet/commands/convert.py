@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from effnet.weights.load import SOURCE_FORMATS
+from effnet.choices import SOURCE_FORMATS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from effnet.arch.summary import family_table, stages_text
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="show the family, classify real photos, train on real digits")
@@ -18,6 +16,8 @@ def _section(title: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from effnet.arch.summary import family_table, stages_text
+
     _section("The EfficientNet family (parameters for 1000 classes, GMACs at each model's resolution)")
     print(family_table())
     _section("The B0 baseline (paper Table 1)")

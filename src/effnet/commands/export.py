@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from effnet.choices import DEFAULT_OPSET, EXPORT_FORMATS, MIN_OPSET
 from effnet.commands._args import int_at_least, positive_float, positive_int
-from effnet.deploy.export import DEFAULT_OPSET, MIN_OPSET
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "executorch": ".pte"}
 
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-random-head", action="store_true",
                    help="export even though the classifier is left randomly initialised (no --weights, or a "
                         "--num-classes the weights do not have): for benchmarks, not for predictions")
-    p.add_argument("--format", choices=tuple(SUFFIXES), default="onnx",
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="onnx",
                    help="executorch: a .pte program with the XNNPACK delegate, batch 1 (needs effnet[edge])")
     p.add_argument("--dynamic", action="store_true",
                    help="dynamic image size (33..8192 px; SAME padding stays dynamic); ONNX and TorchScript "

@@ -6,7 +6,6 @@ import argparse
 
 from effnet.arch.config import get_config
 from effnet.arch.scaling import ALPHA, BETA, GAMMA, scaled_config
-from effnet.arch.summary import SUMMARY_HEADERS, family_table, format_table, stages_text, summary_row
 from effnet.commands._args import finite_float
 
 
@@ -22,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from effnet.arch.summary import SUMMARY_HEADERS, family_table, format_table, stages_text, summary_row
+
     if args.model is None and args.phi is None:
         print(family_table())
         return 0

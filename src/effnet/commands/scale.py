@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from effnet.arch.config import ModelConfig, get_config
-from effnet.arch.flops import model_cost
 from effnet.arch.scaling import ALPHA, BETA, GAMMA, flops_factor, scaled_config
-from effnet.arch.summary import stages_text
+from effnet.choices import BUDGET_UNITS, DEFAULT_PHI_MAX, DEFAULT_PRECISION, LATENCY_BACKENDS
 from effnet.commands._args import finite_float, positive_float, positive_int
-from effnet.search.budget import BACKENDS, DEFAULT_PHI_MAX, DEFAULT_PRECISION, UNITS, BudgetResult, fit_budget
+
+if TYPE_CHECKING:
+    from effnet.search.budget import BudgetResult
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,13 +35,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="phi is searched on multiples of this step (default %(default)g)")
     p.add_argument("--phi-max", type=positive_float, default=DEFAULT_PHI_MAX, help="largest phi considered (default %(default)g)")
     p.add_argument("--batch", type=positive_int, default=1, help="batch size for --target-latency-ms (default 1)")
-    p.add_argument("--backend", choices=BACKENDS, default="eager", help="how latency is measured (default eager)")
+    p.add_argument("--backend", choices=LATENCY_BACKENDS, default="eager", help="how latency is measured (default eager)")
     p.add_argument("--threads", type=positive_int, help="torch threads while measuring latency (default: torch's)")
     p.add_argument("--save", metavar="CFG.json", help="write the configuration (accepted by create_model, train)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from effnet.arch.flops import model_cost
+    from effnet.arch.summary import stages_text
+    from effnet.search.budget import fit_budget
+
     base = get_config(args.model)
     coeffs = dict(alpha=args.alpha, beta=args.beta, gamma=args.gamma)
     if args.phi is not None:
@@ -77,7 +83,7 @@ def _budget(args: argparse.Namespace) -> tuple[str, float]:
 
 
 def budget_text(result: BudgetResult, base_name: str) -> str:
-    unit = UNITS[result.metric]
+    unit = BUDGET_UNITS[result.metric]
     lines = [
         f"largest phi fitting {result.target:g} {unit} on {base_name}: phi = {result.phi:g} "
         f"(searched on multiples of {result.precision:g}; {result.evaluations} models measured)",

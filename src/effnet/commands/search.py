@@ -8,8 +8,8 @@ import argparse
 from pathlib import Path
 
 from effnet.arch.scaling import ALPHA, BETA, GAMMA
+from effnet.choices import AUGMENTS
 from effnet.commands._args import positive_float
-from effnet.training.augment import AUGMENTS
 
 # --data demo shows the mechanics in a few minutes on a CPU: a half-width, half-depth B0 at 32 px, three
 # short epochs per candidate (digits need about two before held-out accuracy leaves chance), a coarse grid,

@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from effnet.arch.memory import CHECKPOINT_MODES
-from effnet.training.augment import AUGMENTS
-from effnet.training.optim import OPTIMIZERS
-from effnet.training.recipes import RECIPES
-from effnet.training.schedule import SCHEDULES
+from effnet.choices import AMP_MODES, AUGMENTS, CHECKPOINT_MODES, OPTIMIZERS, RECIPES, SCHEDULES
 
 
 def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
@@ -30,7 +26,8 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
                    help="backbone lr = --lr x this (the new classifier trains at --lr); default: the recipe's")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=64, help="global batch size (split over torchrun ranks)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="global batch size (split over torchrun ranks); default 64, lower for a small fine-tune")
     p.add_argument("--image-size", type=int, default=None, help="default: the model's resolution")
     p.add_argument("--lr", type=float, default=None, help="default: the recipe's rate per 256 images of the batch")
     p.add_argument("--optimizer", default=None, choices=OPTIMIZERS)
@@ -59,7 +56,7 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.add_argument("--workers", type=int, default=None,
                    help="data-loading processes (default: up to 4, no more than the CPUs available)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--amp", default="auto", choices=["auto", "off", "bf16", "fp16"])
+    p.add_argument("--amp", default="auto", choices=AMP_MODES)
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--compile", action="store_true")
     p.add_argument("--grad-checkpointing", nargs="?", const="full", default=False, choices=CHECKPOINT_MODES,

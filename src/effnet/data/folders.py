@@ -44,14 +44,22 @@ class FolderScan:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
+def require_folder(path: Path, what: str, hint: str = "") -> None:
+    """Refuse a path that is not a folder, saying which of the two it is: missing, or a file."""
+    if path.is_dir():
+        return
+    if path.exists():
+        raise NotADirectoryError(f"{what} {path} is a file, not a folder; give the folder that holds the images")
+    raise FileNotFoundError(f"{what} {path} does not exist{hint}")
+
+
 def _class_dirs(root: Path) -> list[Path]:
     return sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name)
 
 
 def scan_folder(root: Path, classes: list[str] | None = None) -> FolderScan:
     """List ``root/CLASS/**`` image files. ``classes`` fixes the label order (for a val split)."""
-    if not root.is_dir():
-        raise FileNotFoundError(f"data folder {root} does not exist")
+    require_folder(root, "data folder")
     dirs = _class_dirs(root)
     if not dirs:
         raise ValueError(f"{root} has no class folders; expected {root}/CLASS_NAME/image.jpg")
@@ -88,8 +96,7 @@ class Splits:
 def find_splits(data: str | Path, val_fraction: float | None = None, seed: int = 0) -> Splits:
     """Resolve ``DATA`` into train/val sample lists, raising clear errors before training starts."""
     root = Path(data).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"data folder {root} does not exist (use --data demo for the built-in digits)")
+    require_folder(root, "data folder", " (use --data demo for the built-in digits)")
     if val_fraction is not None and not 0.0 < val_fraction < 1.0:
         raise ValueError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
     train_dir = root / "train"

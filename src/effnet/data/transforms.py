@@ -11,7 +11,7 @@ from PIL import Image
 from effnet.weights.preprocessing import preprocessing_for
 from effnet.weights.registry import CROP_MODES, official_crop_pct, resize_size
 
-__all__ = ["eval_transform", "load_image", "preprocessing_for", "to_rgb"]
+__all__ = ["eval_transform", "load_image", "preprocessing_for", "to_rgb", "upright_rgb"]
 
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest")
 
@@ -84,13 +84,21 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_image(path: str | Path) -> Image.Image:
-    """Open an image file as RGB, upright; a file that is not a readable image raises ValueError naming it.
+def upright_rgb(image: Image.Image) -> Image.Image:
+    """A decoded image as RGB and as its owner sees it.
 
     Cameras store a photo as the sensor read it and say in the EXIF orientation tag how to turn it;
-    ``exif_transpose`` applies that turn (and drops the tag), so a phone photo is seen as its owner sees it.
+    ``exif_transpose`` applies that turn (and drops the tag).
     """
-    from PIL import ImageOps, UnidentifiedImageError
+    from PIL import ImageOps
+
+    return to_rgb(ImageOps.exif_transpose(image))
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Open an image file as RGB, upright (:func:`upright_rgb`); a file that is not a readable image raises
+    ValueError naming it."""
+    from PIL import UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
@@ -98,6 +106,6 @@ def load_image(path: str | Path) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()
-            return to_rgb(ImageOps.exif_transpose(image))
+            return upright_rgb(image)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ValueError(f"{path}: not a readable image ({exc})") from None

@@ -16,15 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-#: backend -> what it runs (fp32 unless named otherwise)
-BACKENDS = {
-    "eager": "the PyTorch model as it is (BatchNorm folded on the fly in eval mode)",
-    "channels_last": "optimize_for_inference: BatchNorm folded for good, NHWC",
-    "bf16": "optimize_for_inference in bfloat16 (CPUs with AVX512-BF16 or AMX)",
-    "compile": "optimize_for_inference + torch.compile (the first batch compiles)",
-    "onnxruntime": "an ONNX export run by ONNX Runtime (needs effnet[onnx])",
-    "executorch": "an ExecuTorch program (XNNPACK delegate, batch 1) in ExecuTorch's runtime (needs effnet[edge])",
-}
+from effnet.choices import BACKENDS  # backend -> what it runs (fp32 unless named otherwise)
 
 
 class RuntimeModel(nn.Module):
@@ -45,7 +37,7 @@ class RuntimeModel(nn.Module):
 
 def with_backend(model: nn.Module, backend: str, image_size: int | None = None) -> nn.Module:
     """``model`` (eval mode) made to run on ``backend``; exports go to a temporary folder and are checked."""
-    from effnet.deploy.inference import optimize_for_inference
+    from effnet.deploy.inference import backend_bf16_check, optimize_for_inference
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
@@ -61,6 +53,8 @@ def with_backend(model: nn.Module, backend: str, image_size: int | None = None) 
     if backend == "eager":
         return model
     if backend in ("channels_last", "bf16", "compile"):
+        if backend == "bf16":
+            backend_bf16_check()
         return optimize_for_inference(model, dtype=torch.bfloat16 if backend == "bf16" else None,
                                       compile=backend == "compile")
     folder = Path(tempfile.mkdtemp(prefix="effnet-backend-"))
@@ -71,6 +65,12 @@ def with_backend(model: nn.Module, backend: str, image_size: int | None = None) 
         session = onnx_session(folder / "model.onnx")
         name = session.get_inputs()[0].name
         return RuntimeModel(model, lambda x: session.run(None, {name: x.numpy()})[0])
+    if backend == "openvino":
+        from effnet.deploy.export import export_onnx
+        from effnet.deploy.openvino import openvino_runner
+
+        export_onnx(model, folder / "model.onnx", dynamic_batch=True, input_size=image_size)
+        return RuntimeModel(model, openvino_runner(folder / "model.onnx"))
     from effnet.deploy.executorch import executorch_runner, export_executorch
 
     print("exporting to ExecuTorch (XNNPACK); this takes a minute ...", file=sys.stderr)

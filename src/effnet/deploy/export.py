@@ -20,16 +20,13 @@ import torch
 from torch import nn
 
 from effnet.arch.layers import Conv2dSame
+from effnet.choices import DEFAULT_OPSET, MIN_OPSET
 from effnet.fileio import atomic_path
 
 #: Smallest / largest image side of a dynamic-size export. Below 33 px the last feature map is
 #: 1x1 and the shape solver must special-case broadcasting; 32 px inputs need a fixed-size export.
 MIN_DYNAMIC_SIZE = 33
 MAX_DYNAMIC_SIZE = 8192
-DEFAULT_OPSET = 18
-#: torch's exporter writes opset 18 and up; asked for less it tries onnx's down-converter, which fails on
-#: EfficientNet (no Mul adapter below 14) and then silently keeps 18, so lower opsets are refused.
-MIN_OPSET = 18
 
 
 class ExportCheckError(RuntimeError):

@@ -65,6 +65,16 @@ class CastInput(nn.Module):
         return self.model(x).float()
 
 
+# Why bf16 is refused; the caller adds the fix in its own terms (a Python argument, a command-line flag).
+NO_BF16 = "this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 runs slower than fp32"
+
+
+def backend_bf16_check() -> None:
+    """Refuse ``--backend bf16`` (predict, eval, bench) on a CPU without native bf16, in the flags' words."""
+    if not bf16_supported():
+        raise RuntimeError(f"--backend bf16: {NO_BF16}; use --backend channels_last (the same rewrite in fp32)")
+
+
 def optimize_for_inference(
     model: nn.Module,
     *,
@@ -87,7 +97,7 @@ def optimize_for_inference(
     if dtype not in (None, torch.float32, torch.bfloat16):
         raise ValueError(f"dtype must be None, torch.float32 or torch.bfloat16, got {dtype}; for int8 use effnet.deploy.quantize.quantize_onnx_int8 (ONNX Runtime)")
     if dtype == torch.bfloat16 and not bf16_supported():
-        raise RuntimeError("this CPU has no native bf16 (AVX512-BF16/AMX); use dtype=None for fp32")
+        raise RuntimeError(f"{NO_BF16}; use dtype=None for fp32")
     model = copy.deepcopy(model).eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -30,7 +30,7 @@ class ModelSpec:
     preprocessing: Preprocessing
 
     def build(self) -> Any:  # noqa: ANN401 - an EfficientNet in eval mode
-        from effnet.arch.model import create_model
+        from effnet.factory import create_model
 
         return create_model(self.config, num_classes=self.num_classes, weights=self.weights).eval()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,13 +14,9 @@ import torch
 from PIL import Image
 from torch import nn
 
+from effnet.choices import MAX_PIXELS
 from effnet.data.imagenet import imagenet_classes
 from effnet.data.transforms import load_image, to_rgb
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-# Larger images are skipped unread (a 48 KB PNG can claim 20000x20000 pixels and decode to 400 MB).
-# PIL's own default (about 9459 x 9459); `effnet predict --max-pixels N` changes it.
-MAX_PIXELS = 89_478_485
 
 
 @dataclass(frozen=True)
@@ -63,17 +59,6 @@ def _labeller(names: Sequence[str] | None, num_outputs: int) -> Any:  # noqa: AN
     return lambda i: names[i]
 
 
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given; directories replaced by the image files inside them (recursively, sorted)."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            out.append(p)
-    return out
-
-
 @contextlib.contextmanager
 def _pil_pixel_limit(limit: int | None) -> Iterator[None]:
     old = Image.MAX_IMAGE_PIXELS
@@ -98,25 +83,6 @@ def load_image_limited(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.
                      "(a decompression bomb?); skipped; raise the limit with --max-pixels if the image is real")
 
 
-def classify_files(
-    model: nn.Module, paths: Iterable[str | Path], transform: Any, top: int = 5,
-    names: Sequence[str] | None = None, max_pixels: int = MAX_PIXELS,
-) -> Iterator[tuple[Path, list[Prediction] | None, str | None]]:
-    """(path, predictions, None) for each readable image, (path, None, error) for the others
-    (unreadable, too many pixels, or a folder without images)."""
-    for given in map(Path, paths):
-        files = expand_paths([given])
-        if given.is_dir() and not files:
-            yield given, None, f"{given}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
-        for path in files:
-            try:
-                image = load_image_limited(path, max_pixels)
-            except (ValueError, FileNotFoundError) as exc:
-                yield path, None, str(exc)
-                continue
-            yield path, classify(model, [image], transform, top, names=names)[0], None
-
-
 def demo_photos() -> list[tuple[str, Image.Image]]:
     """Real photos bundled with scikit-image and scikit-learn, as (name, RGB PIL image)."""
     from skimage import data
@@ -134,8 +100,8 @@ def demo_photos() -> list[tuple[str, Image.Image]]:
 
 def classify_demo_photos(weights: str = "lite0", top: int = 5, print_fn: Any = print) -> dict[str, list[Prediction]]:
     """Classify the bundled photos with real pretrained weights and print the top-``top`` of each."""
-    from effnet.arch.model import create_model
     from effnet.data.transforms import eval_transform
+    from effnet.factory import create_model
     from effnet.weights import get_weight_set
 
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))

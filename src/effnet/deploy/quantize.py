@@ -1,11 +1,16 @@
 """int8 ONNX models by static post-training quantization (onnxruntime), with top-1 agreement reported.
 
-Weights are quantized per output channel, activations per tensor from ranges seen on calibration
-images (QDQ format, which onnxruntime runs with its int8 kernels: VNNI/AMX where the CPU has them).
-It pays for the Lite models (ReLU6, no SE), not for B0, whose SE multiply and Swish stay fp32 between
-quantize/dequantize nodes. Calibrate on real images from the deployment's domain; how many are
-needed and what int8 costs in top-1 on real ImageNet images: docs/deploy.md and docs/benchmarks.md.
-Every result carries its agreement with fp32 on images that were *not* used for calibration."""
+The file is meant to be exported on one machine and run on another, so its quality must not depend on
+the CPU. ONNX Runtime's U8S8 kernels on CPUs without VNNI (AVX2, AVX-512F) add pairs of u8 x s8
+products in 16 bits, which saturates for 8-bit weights (255 * 127 * 2 > 32767) and cost Lite0 2.7 points
+of top-1 on an AVX2 CPU. Hence: regular convs get 7-bit weights (``reduce_range``: 255 * 64 * 2 fits),
+per output channel; depthwise convs, which ONNX Runtime runs in 32-bit arithmetic, keep 8 bits;
+activations are per-tensor u8 from ranges seen on calibration images (QDQ format). Weight rounding
+shifts each channel's mean output; the int32 biases are corrected for it with the calibration images'
+mean inputs (bias correction, Nagel et al. 2019). The first conv, squeeze-excitation and the classifier
+cost accuracy for little speed and stay fp32. Every result carries its agreement with fp32 on images
+that were *not* used for calibration; docs/benchmarks.md has the figures per CPU.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +30,15 @@ class Int8Result:
     calibration_images: int
     checked_images: int
     top1_agreement: float  # against the fp32 ONNX model, on the checked images
+    kept_fp32: tuple[str, ...] = ()  # the layers left in fp32, in words
 
     def summary(self) -> str:
+        from effnet.bench.cpu import features_line
+
+        kept = f"; kept in fp32: {', '.join(self.kept_fp32)}" if self.kept_fp32 else ""
         return (f"wrote {self.path} (int8, calibrated on {self.calibration_images} images); top-1 agrees with fp32 "
-                f"on {100 * self.top1_agreement:.1f}% of {self.checked_images} held-out images")
+                f"on {100 * self.top1_agreement:.1f}% of {self.checked_images} held-out images{kept}\n"
+                f"  checked on {features_line()} (7-bit conv weights: the same results with or without VNNI)")
 
 
 def calibration_photos(transform: object) -> torch.Tensor:
@@ -41,8 +51,8 @@ def calibration_photos(transform: object) -> torch.Tensor:
 def folder_images(folder: str | Path, transform: object, limit: int = 256) -> tuple[torch.Tensor, list[str]]:
     """Up to ``limit`` images under ``folder`` (recursively, sorted), preprocessed; unreadable files are
     skipped and returned by name."""
+    from effnet.data.folders import IMAGE_EXTENSIONS
     from effnet.data.transforms import load_image
-    from effnet.training.data import IMAGE_EXTENSIONS
 
     files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
@@ -96,6 +106,7 @@ def quantize_onnx_int8(
     calibrate and odd-numbered ones are held out (N >= 2); with ``check``, all of ``images`` calibrate
     and the agreement is measured on ``check``. The file is written atomically.
     """
+    import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -117,7 +128,106 @@ def quantize_onnx_int8(
     with tempfile.TemporaryDirectory(prefix="effnet-int8-") as tmp, atomic_path(out_path, suffix=".onnx") as tmp_out:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared))  # shape inference + graph cleanup, as onnxruntime advises
+        graph = onnx.load(str(prepared))
+        plan = _plan(graph)
         quantize_static(str(prepared), str(tmp_out), Reader(), quant_format=QuantFormat.QDQ,
-                        per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                        per_channel=per_channel, reduce_range=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, nodes_to_exclude=plan.fp32_nodes,
+                        extra_options={"TensorQuantOverrides": plan.overrides})
+        int8 = onnx.load(str(tmp_out))
+        means = _input_means(graph, [n.input[0] for n in graph.graph.node if n.name in plan.conv_nodes],
+                             calibrate, input_name, batch, Path(tmp))
+        _correct_biases(graph, int8, means)
+        onnx.save(int8, str(tmp_out))
         agree = float((_run(_input(tmp_out), check).argmax(1) == _run(fp32, check).argmax(1)).mean())
-    return Int8Result(Path(out_path), len(calibrate), len(check), agree)
+    return Int8Result(Path(out_path), len(calibrate), len(check), agree, plan.kept)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    fp32_nodes: list[str]  # left unquantized
+    conv_nodes: list[str]  # quantized convs (bias-corrected)
+    overrides: dict[str, list[dict[str, object]]]  # depthwise weights: the full 8 bits
+    kept: tuple[str, ...]  # the fp32 layers, in words
+
+
+def _plan(model: object) -> _Plan:
+    """Which nodes stay fp32 (first conv, squeeze-excitation, classifier: the Gemm/MatMul nodes) and which
+    weights keep 8 bits (depthwise convs: ONNX Runtime's depthwise int8 kernel accumulates in 32 bits)."""
+    nodes = list(model.graph.node)
+    inits = {t.name: t for t in model.graph.initializer}
+    graph_inputs = {i.name for i in model.graph.input}
+    first = [n.name for n in nodes if n.op_type == "Conv" and n.input[0] in graph_inputs]
+    dense = [n.name for n in nodes if n.op_type in ("Gemm", "MatMul")]
+    convs = [n for n in nodes if n.op_type == "Conv" and n.name not in first and n.input[1] in inits]
+    overrides = {}
+    for n in convs:
+        group = next((a.i for a in n.attribute if a.name == "group"), 1)
+        if group > 1 and group == inits[n.input[1]].dims[0]:
+            overrides[n.input[1]] = [{"axis": 0, "reduce_range": False}]
+    kept = []
+    if first:
+        kept.append("first conv")
+    if len(dense) > 1:
+        kept.append(f"squeeze-excitation ({len(dense) - 1} dense layers)")
+    if dense:
+        kept.append("classifier")
+    return _Plan(first + dense, [n.name for n in convs], overrides, tuple(kept))
+
+
+def _input_means(model: object, tensors: list[str], images: torch.Tensor, input_name: str, batch: int,
+                 tmp: Path) -> dict[str, np.ndarray]:
+    """Per-channel mean of each named fp32 tensor over ``images`` (N, C, H, W -> C)."""
+    import onnx
+
+    from effnet.deploy.export import onnx_session
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    names = list(dict.fromkeys(t for t in tensors if t != input_name))
+    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in names)
+    path = tmp / "probe.onnx"
+    onnx.save(probe, str(path))
+    session = onnx_session(path)
+    outputs = [session.get_outputs()[i].name for i in range(len(session.get_outputs()))]
+    sums: dict[str, np.ndarray] = {}
+    for chunk in padded_batches(images, batch):
+        values = dict(zip(outputs, session.run(None, {input_name: chunk.numpy()})))
+        values[input_name] = chunk.numpy()
+        for t in [*names, input_name]:
+            sums[t] = sums.get(t, 0) + values[t].mean(axis=(0, 2, 3))
+    n = len(padded_batches(images, batch))
+    return {t: s / n for t, s in sums.items()}
+
+
+def _correct_biases(fp32: object, int8: object, means: dict[str, np.ndarray]) -> None:
+    """Subtract from each quantized conv's int32 bias the mean output shift its rounded weights cause:
+    (W_int8 - W) . E[input], per output channel (padding ignored)."""
+    from onnx import numpy_helper
+
+    fp32_inits = {t.name: t for t in fp32.graph.initializer}
+    fp32_nodes = {n.name: n for n in fp32.graph.node}
+    inits = {t.name: t for t in int8.graph.initializer}
+    producer = {o: n for n in int8.graph.node for o in n.output}
+    for node in int8.graph.node:
+        original = fp32_nodes.get(node.name)
+        if node.op_type != "Conv" or original is None or len(node.input) < 3 or original.input[0] not in means:
+            continue
+        w_dq, b_dq = producer.get(node.input[1]), producer.get(node.input[2])
+        if w_dq is None or b_dq is None or w_dq.op_type != "DequantizeLinear" or b_dq.op_type != "DequantizeLinear":
+            continue
+        q = numpy_helper.to_array(inits[w_dq.input[0]]).astype(np.float64)
+        scale = numpy_helper.to_array(inits[w_dq.input[1]]).astype(np.float64)
+        zero = numpy_helper.to_array(inits[w_dq.input[2]]).astype(np.float64) if len(w_dq.input) > 2 else 0.0
+        shape = (-1,) + (1,) * (q.ndim - 1)
+        w = numpy_helper.to_array(fp32_inits[original.input[1]]).astype(np.float64)
+        delta = (q - np.reshape(zero, shape)) * np.reshape(scale, shape) - w  # (out, in/groups, kh, kw)
+        mean_in = means[original.input[0]].astype(np.float64)
+        groups = len(mean_in) // delta.shape[1]
+        per_group = delta.shape[0] // groups
+        mean_for_out = mean_in.reshape(groups, -1).repeat(per_group, axis=0)  # (out, in/groups)
+        shift = (delta.sum(axis=(2, 3)) * mean_for_out).sum(axis=1)
+        bias = inits[b_dq.input[0]]
+        b_scale = numpy_helper.to_array(inits[b_dq.input[1]]).astype(np.float64)
+        corrected = numpy_helper.to_array(bias).astype(np.float64) - np.round(shift / b_scale)
+        bias.CopyFrom(numpy_helper.from_array(corrected.astype(np.int32), bias.name))

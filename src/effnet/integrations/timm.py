@@ -18,11 +18,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from timm.layers import register_notrace_module
 from timm.models import register_model
 
-from effnet.arch.config import get_config, list_models
-from effnet.arch.model import create_model, pretrained_cfg
-from effnet.data.transforms import preprocessing_for
+from effnet.arch.config import list_models
+from effnet.arch.layers import ConvBNAct
+from effnet.factory import create_model, pretrained_cfg
 from effnet.weights.registry import get_weight_set, list_weights
 
 PREFIX = "effnet_"
@@ -77,7 +78,12 @@ def _entrypoint(name: str) -> Any:
 
 # timm reads each model's default pretrained cfg (input size, mean/std ...) from the module's default_cfgs.
 default_cfgs = {
-    f"{PREFIX}{name}": pretrained_cfg(get_config(name), preprocessing_for(name), 1000) for name in list_models()
+    f"{PREFIX}{name}": pretrained_cfg(name) for name in list_models()
 }
 for _name in list_models():
     setattr(sys.modules[__name__], f"{PREFIX}{_name}", register_model(_entrypoint(_name)))
+
+# timm's FX feature extraction (and its test_model_forward_fx) keeps conv-BN-act as one leaf: the traced
+# model then runs each one as eager does (BatchNorm folded in eval without autograd, effnet.arch.fastpath),
+# so FX features equal the model's own numbers exactly instead of differing in the last bits.
+register_notrace_module(ConvBNAct)

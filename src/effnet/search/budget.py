@@ -24,12 +24,9 @@ import torch
 from effnet.arch.config import ModelConfig, get_config
 from effnet.arch.flops import model_cost
 from effnet.arch.scaling import ALPHA, BETA, GAMMA, head_channels, scaled_config, scaled_stages, stem_channels
+from effnet.choices import BUDGET_UNITS, DEFAULT_PHI_MAX, DEFAULT_PRECISION, LATENCY_BACKENDS
 
 METRICS = ("macs", "params", "latency_ms")
-UNITS = {"macs": "MACs", "params": "params", "latency_ms": "ms"}
-BACKENDS = ("eager", "channels_last", "compile")
-DEFAULT_PRECISION = 1e-3
-DEFAULT_PHI_MAX = 12.0
 
 
 def structure_key(config: ModelConfig) -> tuple:
@@ -72,8 +69,8 @@ class CostModel:
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
             raise ValueError(f"unknown budget metric {self.metric!r}; choose one of {', '.join(METRICS)}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown latency backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
+        if self.backend not in LATENCY_BACKENDS:
+            raise ValueError(f"unknown latency backend {self.backend!r}; choose one of {', '.join(LATENCY_BACKENDS)}")
         if self.batch < 1:
             raise ValueError(f"--batch must be >= 1, got {self.batch}")
 
@@ -220,8 +217,8 @@ def fit_budget(
     base_value = cost(config_at(0))
     if base_value > target:
         raise ValueError(
-            f"the budget {target:g} {UNITS[metric]} is below the unscaled baseline {base_config.name} "
-            f"({base_value:g} {UNITS[metric]}); phi >= 0 cannot go smaller: use a smaller base model (--model)"
+            f"the budget {target:g} {BUDGET_UNITS[metric]} is below the unscaled baseline {base_config.name} "
+            f"({base_value:g} {BUDGET_UNITS[metric]}); phi >= 0 cannot go smaller: use a smaller base model (--model)"
         )
     k = largest_fitting_index(lambda i: cost(config_at(i)) <= target, n, _guess(target, base_value, metric,
                                                                               alpha, beta, gamma, precision))

@@ -19,6 +19,9 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing
+import os
+import socket
+import sys
 import threading
 import time
 import warnings
@@ -29,46 +32,21 @@ from typing import Any
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
+
+from effnet.search import storage
+from effnet.search.storage import MAX_RETRIES
 
 # The heartbeat API and its retry callback are marked experimental; Optuna's per-study INFO lines are noise here.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 DEFAULT_HEARTBEAT_S = 20
-MAX_RETRIES = 3
 SLOT = "slot"
 RECORD = "record"
+WORKER = "worker"
 
 Objective = Callable[[optuna.Trial], dict[str, Any]]
-
-
-class JournalHeartbeatStorage(optuna.storages.JournalStorage, BaseHeartbeat):
-    """Optuna's journal storage with the heartbeat its RDB storage has (Optuna 5 gives the journal none).
-
-    The beat is a trial system attribute holding the writer's clock: workers on different machines need
-    clocks in step to well within the grace period.
-    """
-
-    def __init__(self, path: str, interval: int, grace: int) -> None:
-        super().__init__(optuna.storages.journal.JournalFileBackend(path))
-        self._interval, self._grace = interval, grace
-        self._callback = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
-
-    def record_heartbeat(self, trial_id: int) -> None:
-        self.set_trial_system_attr(trial_id, "heartbeat", time.time())
-
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        now = time.time()
-        return [t._trial_id for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-                if now - t.system_attrs.get("heartbeat", t.datetime_start.timestamp()) > self._grace]
-
-    def get_heartbeat_interval(self) -> int:
-        return self._interval
-
-    def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None]:
-        return self._callback
 
 
 class QueuedGridSampler(optuna.samplers.GridSampler):
@@ -94,23 +72,13 @@ class StudySpec:
     grid: dict[str, list[Any]] = field(default_factory=dict)
     heartbeat_s: int = DEFAULT_HEARTBEAT_S
 
+    @property
+    def where(self) -> str:
+        """The storage URL for messages: its password, if any, replaced by ***."""
+        return storage.redact(self.storage)
+
     def open_storage(self) -> optuna.storages.BaseStorage:
-        if self.heartbeat_s < 1:
-            raise ValueError(f"--heartbeat must be a whole number of seconds >= 1, got {self.heartbeat_s}")
-        grace = 2 * self.heartbeat_s
-        try:
-            if self.storage.startswith("journal://"):
-                path = self.storage.removeprefix("journal://")
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                return JournalHeartbeatStorage(path, self.heartbeat_s, grace)
-            engine = {"connect_args": {"timeout": 60}} if self.storage.startswith("sqlite") else {}
-            return optuna.storages.RDBStorage(
-                self.storage, engine_kwargs=engine, heartbeat_interval=self.heartbeat_s, grace_period=grace,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES))
-        except Exception as exc:  # noqa: BLE001 - drivers raise anything; the user needs one line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ValueError(f"cannot open study storage {self.storage!r}: {first}; give a reachable database "
-                             "URL (sqlite:///FILE, postgresql://..., mysql://...) or journal:///PATH") from None
+        return storage.open_storage(self.storage, self.heartbeat_s)
 
     def make_sampler(self, trial_number: int = 0) -> optuna.samplers.BaseSampler:
         """The sampler for one trial, seeded with seed + trial number: whichever worker, on whatever machine,
@@ -127,20 +95,41 @@ class StudySpec:
                                    sampler=self.make_sampler(), load_if_exists=True)
 
 
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:  # noqa: ANN401
+    if not isinstance(value, dict):
+        return {prefix: value}
+    return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}.{key}" if prefix else str(key)).items()}
+
+
+def _differences(stored: Any, now: dict[str, Any], shown: int = 4) -> str:  # noqa: ANN401
+    """``key: stored -> now`` for each setting that differs (nested keys dotted), the first ``shown`` of them."""
+    old, new = _flat(stored), _flat(now)
+    changed = [f"{k}: {old.get(k, '(unset)')!r} -> {new.get(k, '(unset)')!r}" for k in sorted(set(old) | set(new))
+               if old.get(k) != new.get(k)]
+    more = f"; and {len(changed) - shown} more" if len(changed) > shown else ""
+    return "; ".join(changed[:shown]) + more
+
+
 def prepare(spec: StudySpec, slots: list[tuple[str, dict[str, Any]]], settings: dict[str, Any]) -> optuna.Study:
     """Open (or create) the study, check it was made with ``settings``, and enqueue the slots it lacks.
 
     ``slots`` are ``(id, fixed parameters)``; a slot already in the study (in any state) is not enqueued
     again, so rerunning resumes and a larger plan extends the study.
     """
+    with storage.exclusive(spec.storage, spec.name):  # two commands starting together enqueue each slot once
+        return _prepare(spec, slots, settings)
+
+
+def _prepare(spec: StudySpec, slots: list[tuple[str, dict[str, Any]]], settings: dict[str, Any]) -> optuna.Study:
     study = spec.open()
     settings = _json_normal(settings)
     stored = study.user_attrs.get("settings")
     if stored is None:
         study.set_user_attr("settings", settings)
     elif stored != settings:
-        raise ValueError(f"study {spec.name!r} in {spec.storage} was made with different settings; resume with the "
-                         f"same options, or use another --out folder or --study name. Stored: {stored}")
+        raise ValueError(f"study {spec.name!r} in {spec.where} was made with different settings "
+                         f"({_differences(stored, settings)}); resume with the same options, or use another --out "
+                         "folder or --study name")
     known = {t.user_attrs.get(SLOT) for t in study.get_trials(deepcopy=False)}
     for slot, params in slots:
         if slot not in known:
@@ -160,7 +149,9 @@ def claim(study: optuna.Study, spec: StudySpec) -> optuna.Trial | None:
         try:
             if study._storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
                 study.sampler = spec.make_sampler(frozen.number)
-                return optuna.Trial(study, frozen._trial_id)
+                trial = optuna.Trial(study, frozen._trial_id)
+                trial.set_user_attr(WORKER, f"{socket.gethostname()}:{os.getpid()}")  # who runs it (dashboard, tests)
+                return trial
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
     return None
@@ -169,13 +160,16 @@ def claim(study: optuna.Study, spec: StudySpec) -> optuna.Trial | None:
 @contextlib.contextmanager
 def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     """Beat every ``heartbeat_interval`` seconds while the trial runs (Optuna's optimize loop does the same)."""
-    storage = study._storage
+    beats = study._storage
     stop = threading.Event()
 
     def beat() -> None:
         while True:
-            storage.record_heartbeat(trial._trial_id)
-            if stop.wait(storage.get_heartbeat_interval()):
+            try:
+                beats.record_heartbeat(trial._trial_id)
+            except Exception:  # noqa: BLE001 - the server stayed away (said in one line); the trial's end reports it
+                return
+            if stop.wait(beats.get_heartbeat_interval()):
                 return
 
     thread = threading.Thread(target=beat, daemon=True)
@@ -216,9 +210,16 @@ def work(spec: StudySpec, objective: Objective, worker: int = 0, log: Callable[[
             except BaseException:
                 _fail_and_retry(study, trial)
                 raise
-        trial.set_user_attr(RECORD, _json_normal(record))
         value = record["value"]
-        study.tell(trial, -1e9 if math.isnan(value) else value)  # kept COMPLETE, ranked last; NaN would FAIL it
+        try:
+            trial.set_user_attr(RECORD, _json_normal(record))
+            study.tell(trial, -1e9 if math.isnan(value) else value)  # kept COMPLETE, ranked last; NaN would FAIL it
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # Its heartbeat went stale (the database was away longer than the grace period) and another worker
+            # failed and re-enqueued it: that copy is the slot's one result, this one is dropped.
+            log(f"worker {worker}: trial {trial.number} was retried elsewhere while the storage was away; "
+                "its result here is dropped")
+            continue
         done += 1
         log(f"  trial {trial.number} ({trial.user_attrs.get(SLOT)}): {value:.3f} in {record.get('seconds', 0):.0f} s")
 
@@ -229,7 +230,11 @@ def _fail_and_retry(study: optuna.Study, trial: optuna.Trial) -> None:
 
 
 def _worker_main(spec: StudySpec, objective: Objective, worker: int) -> None:
-    work(spec, objective, worker, log=lambda s: None)
+    try:
+        work(spec, objective, worker, log=lambda s: None)
+    except storage.StorageLostError as exc:  # one line, like the main worker's, not a traceback
+        print(f"effnet: worker {worker}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 def run_workers(spec: StudySpec, objective: Objective, workers: int = 1, log: Callable[[str], None] = print) -> None:

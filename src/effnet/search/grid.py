@@ -203,7 +203,7 @@ def train_plan(
     objective = PlanObjective(settings, out_dir, {k: (c.to_dict(), extra) for k, c, extra in plan}, train_fn)
     engine.run_workers(spec, objective, options.workers, log)
     by_key = {r["key"]: r for r in engine.completed(spec.open())}
-    return [by_key[k] for k in keys], spec.storage
+    return [by_key[k] for k in keys], spec.where
 
 
 # --- step 1: the coefficient search ------------------------------------------------------------

@@ -120,7 +120,7 @@ def run_nas(
     study_settings = dict(settings.to_dict(), space=space.to_dict(), w=w, target=target)
     engine.prepare(spec, [(f"t{i:03d}", {}) for i in range(trials)], study_settings)
     log(f"NAS: {trials} trials over {space.size():.3g} architectures ({base.resolution}px, T = {target / 1e6:.2f} "
-        f"MMACs, w = {w:g}); {workers} worker(s); study {study_name!r} in {spec.storage}")
+        f"MMACs, w = {w:g}); {workers} worker(s); study {study_name!r} in {spec.where}")
     objective = NasObjective(settings, space, target, w, num_classes, out, train_fn)
     engine.run_workers(spec, objective, workers, log)
     study = spec.open()

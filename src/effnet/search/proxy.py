@@ -25,7 +25,8 @@ def proxy_data(data: str, out_dir: Path, train_images: int | None, val_images: i
         raise ValueError(f"--train-subset and --val-subset must be >= 1, got {train_images} and {val_images}")
     root = Path(data).expanduser()
     if not (root / "train").is_dir():
-        raise FileNotFoundError(f"--train-subset needs DATA/train/CLASS/... folders; {root}/train does not exist")
+        problem = "is a file, not a folder" if (root / "train").exists() else "does not exist"
+        raise FileNotFoundError(f"--train-subset needs DATA/train/CLASS/... folders; {root}/train {problem}")
     target = Path(out_dir) / f"proxy-data-{train_images}-{val_images}-s{seed}"
     if (target / "train").is_dir():
         return str(target)

@@ -11,7 +11,7 @@ import io
 
 from PIL import Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
-from effnet.data.transforms import to_rgb
+from effnet.data.transforms import upright_rgb
 from effnet.deploy.predict import MAX_PIXELS
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -58,7 +58,7 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS, what: str = "image")
                                 f"{max_pixels:,} (not decoded)")
     try:
         image.load()
-        return to_rgb(image)
+        return upright_rgb(image)  # a phone photo's EXIF orientation applied, as predict does
     except Exception as exc:  # a truncated or corrupt body
         raise RequestError(400, f"{what}: broken {fmt} data ({_reason(exc)})") from None
 

@@ -6,9 +6,8 @@ from typing import Any
 
 from torchvision import transforms as T
 
+from effnet.choices import AUGMENTS
 from effnet.weights.registry import IMAGENET_MEAN, IMAGENET_STD
-
-AUGMENTS = ("randaugment", "autoaugment", "none")
 
 
 def train_transform(

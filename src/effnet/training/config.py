@@ -27,7 +27,7 @@ class TrainConfig:
     model: str | ModelConfig | Path = "b0"
     epochs: int = 10
     max_steps: int | None = None
-    batch_size: int = 64
+    batch_size: int | None = None  # None: the recipe decides (64; a fine-tune lowers it for small data)
     image_size: int | None = None
     lr: float | None = None
     out_dir: str | Path | None = None
@@ -63,6 +63,7 @@ class TrainConfig:
     randaugment_layers: int = 2
     flip: bool = True
     crop_scale: tuple[float, float] | None = None
+    eval_crop_pct: float | None = None  # val centre crop; None: the official size / (size + 32)
     # execution
     device: str = "auto"
     amp: str = "auto"  # auto (fp16 on CUDA, off on CPU), off, bf16, fp16

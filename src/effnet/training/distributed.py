@@ -57,6 +57,28 @@ def setup_distributed(requested_device: str = "auto") -> DistInfo:
     return DistInfo(rank, world, local_rank, device)
 
 
+def match_grad_layout(model: torch.nn.Module) -> torch.nn.Module:
+    """Lay out depthwise conv weights ``(C, 1, k, k)`` the way their gradients come back, before DDP wraps them.
+
+    A size-1 dimension makes a tensor contiguous under any stride for it, and the conv backward returns
+    the depthwise weight gradient with channels-last strides ``(k*k, 1, k, 1)`` while the parameter was made
+    with ``(k*k, k*k, k, 1)``. DDP's bucket views copy the parameter's strides, so every step it warned
+    "Grad strides do not match bucket view strides" and copied each such gradient once more. Same values,
+    new strides (``.contiguous(memory_format=...)`` would return the tensor itself: it already counts as both).
+    """
+    for param in model.parameters():
+        if param.dim() == 4 and param.shape[1] == 1:
+            channels_last = torch.empty_strided(param.shape, _channels_last_strides(param.shape),
+                                                dtype=param.dtype, device=param.device)
+            param.data = channels_last.copy_(param.data)
+    return model
+
+
+def _channels_last_strides(shape: torch.Size) -> tuple[int, int, int, int]:
+    n, c, h, w = shape
+    return (h * w * c, 1, w * c, c)
+
+
 def cleanup_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

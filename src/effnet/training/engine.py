@@ -26,6 +26,7 @@ from effnet.training.distributed import (
     ShardedEpochSampler,
     all_reduce_sum,
     cleanup_distributed,
+    match_grad_layout,
     print0,
     setup_distributed,
 )
@@ -125,6 +126,8 @@ class _Run:
         self.skipped: list[str] = list(self.loaders.skipped_at_scan)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.last_checkpoint: Path | None = None
+        self.epoch_loss: tuple[float, int] = (0.0, 0)  # global (loss sum, images) of the epoch at the last save
+        self._rank_loss: tuple[float, int] = (0.0, 0)  # this rank's, as of the last step
         self.saved_step: int | None = None
         self.stop_requested = False
 
@@ -162,7 +165,8 @@ class _Run:
         base = preprocessing_for(self._preprocessing_source())
         if self.image_size == base.resolution:
             return base
-        return dataclasses.replace(base, resolution=self.image_size, crop_pct=official_crop_pct(self.image_size))
+        crop_pct = self.cfg.eval_crop_pct or official_crop_pct(self.image_size)  # the recipe's, if it set one
+        return dataclasses.replace(base, resolution=self.image_size, crop_pct=crop_pct)
 
     def _preprocessing_source(self) -> Any:  # noqa: ANN401
         """Normalisation follows the pretrained weights when given, else the model family."""
@@ -212,6 +216,8 @@ class _Run:
         forward_model: nn.Module = model
         if info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
+            if self.device.type == "cpu" or self.channels_last:  # the layouts whose depthwise grads are channels-last
+                match_grad_layout(model)
             forward_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         if cfg.compile:
             forward_model = torch.compile(forward_model)
@@ -228,6 +234,7 @@ class _Run:
             "scaler": self.scaler.state_dict(),
             "rng": checkpoint.rng_state(),
             "sampler": {"seed": self.cfg.seed, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch},
+            "epoch_loss": list(self.epoch_loss),
             "epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
             "history": self.history, "skipped": self.skipped,
             "config": self.cfg.to_dict(), "model_config": self.model_config.to_dict(),
@@ -237,6 +244,10 @@ class _Run:
 
     def _save(self) -> None:
         # Every rank holds the same weights; only rank 0 writes. RNG states are rank 0's.
+        if self.batch_in_epoch:  # mid-epoch: the epoch's global loss so far (every rank saves at the same step)
+            self.epoch_loss = self._global_loss(*self._rank_loss)
+        else:
+            self.epoch_loss = (0.0, 0)
         if self.info.is_main:
             try:
                 self.last_checkpoint = checkpoint.save_checkpoint(
@@ -265,7 +276,8 @@ class _Run:
             if found is None:
                 if explicit:
                     raise FileNotFoundError(f"--resume {cfg.resume}: no checkpoint (ckpt-s*.pt) in that folder")
-                print0(self.info, f"no checkpoint in {self.ckpt_dir}; starting from scratch")
+                if not cfg.quiet:  # a search resumes every trial: a fresh one is the normal case, not news
+                    print0(self.info, f"no checkpoint in {self.ckpt_dir}; starting from scratch")
                 return
         state, path = found
         self._check_resumable(state, path)
@@ -286,6 +298,7 @@ class _Run:
             checkpoint.set_rng_state(state["rng"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.history, self.skipped = list(state["history"]), list(state["skipped"])
+        self.epoch_loss = tuple(state.get("epoch_loss") or (0.0, 0))
         self.last_checkpoint = path
         print0(self.info, f"resumed from {path} (epoch {self.epoch + 1}, step {self.step})")
 
@@ -357,6 +370,11 @@ class _Run:
         per_rank = cfg.batch_size // self.info.world_size
         self.loaders.train_sampler.set_epoch(self.epoch, start=self.batch_in_epoch * per_rank)
         self._set_train_mode()
+        if self.batch_in_epoch == 0:
+            self.epoch_loss = (0.0, 0)
+        # A resumed epoch starts from the checkpoint's global (loss sum, images) so far, held by rank 0 alone:
+        # the sum over ranks at the end is then the whole epoch's, as if never interrupted.
+        carried_loss, carried_seen = self.epoch_loss if self.info.is_main else (0.0, 0)
         loss_sum, seen, t0 = torch.zeros((), dtype=torch.float64), 0, time.perf_counter()
         for images, labels, bad in self.loaders.train:
             self.skipped += bad
@@ -373,13 +391,20 @@ class _Run:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_sum.item() / max(seen, 1):.4f}",
                                 lr=f"{self.scheduler.get_last_lr():.2e}", img_s=f"{ips:.0f}")
+            self._rank_loss = (loss_sum.item() + carried_loss, seen + carried_seen)
             if cfg.checkpoint_every_steps and self.step % cfg.checkpoint_every_steps == 0:
                 self._save()
             if self.stop_requested:
                 break
         elapsed = time.perf_counter() - t0
-        return {"train_loss": loss_sum.item() / max(seen, 1),
-                "images_per_sec": seen * self.info.world_size / max(elapsed, 1e-9), "epoch_time_s": elapsed}
+        images = seen * self.info.world_size
+        totals = self._global_loss(loss_sum + carried_loss, seen + carried_seen)
+        return {"train_loss": totals[0] / max(totals[1], 1),  # the global mean loss, the same on every rank
+                "images_per_sec": images / max(elapsed, 1e-9), "epoch_time_s": elapsed}
+
+    def _global_loss(self, loss_sum: torch.Tensor | float, seen: int) -> tuple[float, int]:
+        totals = all_reduce_sum(torch.tensor([float(loss_sum), float(seen)], dtype=torch.float64), self.info)
+        return totals[0].item(), int(totals[1].item())
 
     def _evaluate(self) -> dict[str, Any]:
         model = self.ema.module if self.ema else self.model

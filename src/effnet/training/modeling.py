@@ -7,7 +7,8 @@ from pathlib import Path
 from torch import nn
 
 from effnet.arch.config import ModelConfig, get_config
-from effnet.arch.model import EfficientNet, create_model
+from effnet.arch.model import EfficientNet
+from effnet.factory import create_model
 
 
 def resolve_model_config(

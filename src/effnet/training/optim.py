@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from effnet.choices import OPTIMIZERS
+
 
 class TFRMSprop(torch.optim.Optimizer):
     """RMSProp with TensorFlow's update rule (see module docstring).
@@ -108,7 +110,6 @@ def param_groups(model: nn.Module, weight_decay: float, backbone_lr_scale: float
     return [groups[k] for k in sorted(groups, key=lambda k: (k[0], not k[1]))]
 
 
-OPTIMIZERS = ("rmsprop_tf", "rmsprop", "sgd", "adamw")
 
 
 def build_optimizer(

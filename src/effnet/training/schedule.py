@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from effnet.choices import SCHEDULES
+
 LR_PER_256 = 0.016  # paper: 0.256 at batch 4096
 
 
@@ -21,7 +23,6 @@ def scaled_lr(global_batch: int, per_256: float = LR_PER_256) -> float:
     return per_256 * global_batch / 256
 
 
-SCHEDULES = ("step", "cosine", "constant")  # step: 0.97 every 2.4 epochs (the paper)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from torch import nn
 from effnet.arch.config import ModelConfig, get_config
 from effnet.fileio import atomic_path
 from effnet.weights.formats import UnsafeWeightsError
-from effnet.weights.load import SourceWeights, adapt_stem, clear_cache, read_weights
+from effnet.weights.load import SourceWeights, adapt_stem, read_weights
 from effnet.weights.registry import Preprocessing, WeightSet, get_weight_set, list_weights
 from effnet.weights.sizes import expected_shapes, guess_models, mismatch, mismatch_message
 
@@ -51,10 +51,11 @@ def _stage_lengths(model: nn.Module) -> list[int] | None:
 
 
 def prepare_config_for_weights(config: ModelConfig | str, source: Any, source_format: str | None = None) -> ModelConfig:
-    """``config`` with the padding and BatchNorm eps that ``source``'s weights were trained with."""
+    """``config`` with the padding and BatchNorm eps that ``source``'s weights (or a read ``SourceWeights``)
+    were trained with."""
     config = get_config(config)
-    hints = read_weights(source, source_format=source_format).config_hints
-    return config.replace(**hints) if hints else config
+    sw = source if isinstance(source, SourceWeights) else read_weights(source, source_format=source_format)
+    return config.replace(**sw.config_hints) if sw.config_hints else config
 
 
 def _fit_head_and_stem(model: nn.Module, state: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> None:
@@ -103,16 +104,17 @@ def _warn_numerics(model: nn.Module, sw: SourceWeights) -> None:
 def load_weights(
     model: nn.Module, source: Any, strict: bool = True, source_format: str | None = None
 ) -> SourceWeights:
-    """Load ``source`` (file path, registry tag or state dict) into an effnet ``model``.
+    """Load ``source`` (file path, registry tag, state dict, or weights already read by
+    :func:`read_weights`) into an effnet ``model``.
 
     With ``strict`` any missing, unexpected or mis-shaped tensor refuses the load (nothing is
     changed); a different class count only keeps the model's classifier (with a warning).
     Returns the :class:`SourceWeights` (format, preprocessing, ...).
     """
-    try:
+    if isinstance(source, SourceWeights):
+        sw = source
+    else:
         sw = read_weights(source, source_format=source_format, stage_lengths=_stage_lengths(model))
-    finally:
-        clear_cache()
     target = model.state_dict()
     state = dict(sw.state)
     _fit_head_and_stem(model, state, target)
@@ -135,7 +137,7 @@ class _ModelLayout:
     """What :func:`load_weights` reads of a model, from its config alone: state-dict names and shapes.
 
     The tensors are on the meta device (no memory); loading replaces them. Weights never build the
-    network itself, so they do not depend on :mod:`effnet.arch.model` (which depends on them).
+    network itself: :mod:`effnet.factory` builds it and loads through them.
     """
 
     def __init__(self, config: ModelConfig, in_chans: int, num_classes: int) -> None:
@@ -160,12 +162,15 @@ class _ModelLayout:
 
 def convert_state_dict(source: Any, model: str | ModelConfig, source_format: str | None = None) -> tuple[dict[str, torch.Tensor], ModelConfig, SourceWeights]:
     """Read ``source`` and return (effnet state dict checked against ``model``, the config it needs, info)."""
-    config = prepare_config_for_weights(model, source, source_format)
-    sw0 = read_weights(source, source_format=source_format)
-    stem = sw0.state.get("stem.conv.weight")
+    config = get_config(model)
+    from effnet.arch.scaling import block_specs
+
+    sw = read_weights(source, source_format=source_format, stage_lengths=[len(s) for s in block_specs(config)])
+    config = prepare_config_for_weights(config, sw)
+    stem = sw.state.get("stem.conv.weight")
     in_chans = int(stem.shape[1]) if stem is not None else 3
-    layout = _ModelLayout(config, in_chans, sw0.num_classes)
-    sw = load_weights(layout, source, strict=True, source_format=source_format)
+    layout = _ModelLayout(config, in_chans, sw.num_classes)
+    load_weights(layout, sw, strict=True)
     return layout.state_dict(), config, sw
 
 

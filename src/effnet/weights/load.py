@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from effnet.choices import SOURCE_FORMATS
 from effnet.weights.convert import detect_naming, keras_to_effnet, to_effnet_names
 from effnet.weights.formats import RawWeights, read_file, unwrap_state_dict
 from effnet.weights.registry import (
@@ -47,7 +48,6 @@ from effnet.weights.registry import (
 )
 from effnet.weights.verify import name_carries_hash, verify_file
 
-SOURCE_FORMATS = ("effnet", "torchvision", "timm", "timm_tf", "lukemelas", "keras")
 _TF = {"padding": "same", "bn_eps": 1e-3}
 _NUMERICS: dict[str, dict[str, Any]] = {
     "torchvision": {"padding": "symmetric", "bn_eps": 1e-5},
@@ -77,23 +77,6 @@ class SourceWeights:
         return 0 if weight is None else int(weight.shape[0])
 
 
-_cache: dict[tuple[Any, ...], RawWeights] = {}
-
-
-def _read_cached(path: Path) -> RawWeights:
-    """One-slot cache: create_model reads a file twice (config, then tensors); read it once."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-    if key not in _cache:
-        _cache.clear()
-        _cache[key] = read_file(path)
-    return _cache[key]
-
-
-def clear_cache() -> None:
-    _cache.clear()
-
-
 def resolve_source(source: Any) -> tuple[RawWeights, WeightSet | None]:
     """A file path, a registry tag, or a state dict (possibly wrapped) -> raw tensors."""
     if isinstance(source, dict):
@@ -108,12 +91,12 @@ def resolve_source(source: Any) -> tuple[RawWeights, WeightSet | None]:
         ws = weight_set_for_file(path)
         if name_carries_hash(ws, path):
             verify_file(path, ws, f"use the tag {ws.tag!r} (the verified original), or give your own file another name")
-        return _read_cached(path), ws
+        return read_file(path), ws
     ws = get_weight_set(str(source))
     if ws is not None:
         from effnet.weights.hub import fetch_weight_set
 
-        return _read_cached(fetch_weight_set(ws)), ws
+        return read_file(fetch_weight_set(ws)), ws
     raise FileNotFoundError(
         f"weights {str(source)!r}: no such file, and not a registry tag (e.g. lite0, torchvision/b0, "
         "keras/b3, timm/tf_efficientnet_b0.ns_jft_in1k; see effnet.weights.list_weights())"
@@ -209,7 +192,11 @@ def _keras_preprocessing(norm: dict[str, np.ndarray] | None, resolution: int) ->
 def read_weights(
     source: Any, *, source_format: str | None = None, stage_lengths: list[int] | None = None
 ) -> SourceWeights:
-    """Read ``source`` and return its tensors under effnet names plus numerics and preprocessing."""
+    """Read ``source`` and return its tensors under effnet names plus numerics and preprocessing.
+
+    ``stage_lengths`` (blocks per stage) places flat-numbered blocks (lukemelas files); without it
+    they are read from the file. Read once, the result goes to :func:`effnet.weights.load_weights`.
+    """
     if source_format is not None and source_format not in SOURCE_FORMATS:
         raise ValueError(f"unknown source_format {source_format!r}; valid: {', '.join(SOURCE_FORMATS)}")
     raw, ws = resolve_source(source)

@@ -6,16 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from effnet.arch.config import ModelConfig, get_config
+from effnet.arch.preprocessing import Preprocessing, paper_preprocessing
 from effnet.weights.load import SourceWeights, read_weights
-from effnet.weights.registry import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    LITE_MEAN,
-    LITE_STD,
-    Preprocessing,
-    get_weight_set,
-    official_crop_pct,
-)
+from effnet.weights.registry import get_weight_set
 
 
 def preprocessing_for(weights_or_config: Any = None) -> Preprocessing:
@@ -40,8 +33,4 @@ def preprocessing_for(weights_or_config: Any = None) -> Preprocessing:
                 return sw.preprocessing
             weights_or_config = sw.looks_like[0] if sw.looks_like else "b0"
     config = weights_or_config.config if hasattr(weights_or_config, "config") else weights_or_config
-    config = get_config(config) if not isinstance(config, ModelConfig) else config
-    lite = config.activation == "relu6"
-    res = config.resolution
-    return Preprocessing(res, official_crop_pct(res), "bicubic",
-                         LITE_MEAN if lite else IMAGENET_MEAN, LITE_STD if lite else IMAGENET_STD)
+    return paper_preprocessing(get_config(config) if not isinstance(config, ModelConfig) else config)

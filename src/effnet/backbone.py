@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from effnet.arch.features import FeatureExtractor
-from effnet.arch.model import create_model
+from effnet.factory import create_model
 
 
 class Backbone(FeatureExtractor):
@@ -66,7 +66,7 @@ def backbone_with_fpn(model: nn.Module | str = "b0", out_indices: Sequence[int] 
                       fpn_channels: int = 256, **create_kwargs: Any) -> BackboneWithFPN:
     """An EfficientNet + FPN backbone for torchvision's detection models.
 
-    ``effnet.arch.backbone.backbone_with_fpn("b0", weights="torchvision/b0")`` then
+    ``effnet.backbone.backbone_with_fpn("b0", weights="torchvision/b0")`` then
     ``torchvision.models.detection.FasterRCNN(backbone, num_classes=...)``.
     """
     return BackboneWithFPN(Backbone(model, out_indices, **create_kwargs), fpn_channels)

@@ -1,0 +1,55 @@
+"""Fine-tune values the recipe derives from what it can see (issue 21): pure rules, no training."""
+
+import pytest
+
+from effnet.training import TrainConfig
+from effnet.training.recipes import FINETUNE, fine_tune_batch_size, resolve
+
+
+@pytest.mark.parametrize(("n_images", "batch"), [(300, 8), (100, 8), (1000, 16), (2000, 32), (2048, 64),
+                                                  (3000, 64), (50000, 64)])
+def test_batch_size_gives_an_epoch_at_least_32_steps(n_images, batch):
+    assert fine_tune_batch_size(n_images) == batch
+    assert n_images // batch >= 32 or batch == 8
+
+
+def _folder(root, classes=2, per_class=150):
+    for split, n in (("train", per_class), ("val", 10)):
+        for c in range(classes):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                (folder / f"{i}.jpg").touch()  # counting looks at names only
+    return root
+
+
+def test_small_data_gets_a_smaller_batch_and_the_line_says_why(tmp_path):
+    data = _folder(tmp_path)
+    cfg, line = resolve(TrainConfig(data=str(data), weights="lite0"))
+    assert cfg.batch_size == 8 and cfg.lr == pytest.approx(FINETUNE.lr_per_256 * 8 / 256)
+    assert "batch 8, because 300 training images at 64 would make 4 steps an epoch (wanted >= 32)" in line
+
+    cfg, line = resolve(TrainConfig(data=str(data), weights="lite0", batch_size=64))  # explicit wins
+    assert cfg.batch_size == 64 and "derived:" not in line
+    cfg, line = resolve(TrainConfig(data=str(data)))  # from scratch: the paper's batch
+    assert cfg.batch_size == 64 and "derived:" not in line
+    cfg, _ = resolve(TrainConfig(data=str(tmp_path / "missing"), weights="lite0"))  # the run reports the folder
+    assert cfg.batch_size == 64
+
+
+def test_below_the_weights_resolution_val_is_scored_on_the_whole_image():
+    cfg, line = resolve(TrainConfig(weights="lite0", image_size=32, batch_size=32))
+    assert cfg.eval_crop_pct == 1.0
+    assert "val scored on the whole image, because at 32 px the official centre crop would keep 50% of each side" in line
+    assert resolve(TrainConfig(weights="lite0", image_size=224, batch_size=32))[0].eval_crop_pct is None
+    assert resolve(TrainConfig(weights="lite0", batch_size=32))[0].eval_crop_pct is None  # the weights' own size
+    assert resolve(TrainConfig(weights="lite0", image_size=32, batch_size=32, eval_crop_pct=0.5))[0].eval_crop_pct == 0.5
+    assert resolve(TrainConfig(image_size=32, batch_size=32))[0].eval_crop_pct is None  # the paper recipe: unchanged
+
+
+def test_one_epoch_trains_on_whole_images():
+    cfg, line = resolve(TrainConfig(weights="lite0", epochs=1, batch_size=32))
+    assert cfg.crop_scale == (1.0, 1.0) and "whole images, no random crops, because one epoch" in line
+    assert resolve(TrainConfig(weights="lite0", epochs=3, batch_size=32))[0].crop_scale == FINETUNE.crop_scale
+    assert resolve(TrainConfig(weights="lite0", epochs=1, max_steps=10, batch_size=32))[0].crop_scale == FINETUNE.crop_scale
+    assert resolve(TrainConfig(weights="lite0", epochs=1, batch_size=32, crop_scale=(0.5, 1.0)))[0].crop_scale == (0.5, 1.0)
