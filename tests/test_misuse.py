@@ -168,16 +168,18 @@ ROWS = [
         ("convert", "{w}/lite0.pth", "{t}/out/lite0.safetensors", "--model", "lite0"), setup=a_file_named_out,
         expect_in_stderr="{t}/out: is a file, where a folder is needed"),
     Row("export into a folder that is a file",
-        ("export", "--model", "lite0", "--no-check", "-o", "{t}/out/lite0.onnx"), setup=a_file_named_out,
+        ("export", "--model", "lite0", "--allow-random-head", "--no-check", "-o", "{t}/out/lite0.onnx"),
+        setup=a_file_named_out,
         in_process=True, expect_in_stderr="{t}/out: is a file, where a folder is needed"),
     Row("convert into a read-only folder", ("convert", "{w}/lite0.pth", "{t}/ro/lite0.safetensors", "--model", "lite0"),
         setup=read_only_folder, needs_nonroot=True, expect_in_stderr="permission denied"),
-    Row("export into a read-only folder", ("export", "--model", "lite0", "--no-check", "-o", "{t}/ro/lite0.onnx"),
+    Row("export into a read-only folder",
+        ("export", "--model", "lite0", "--allow-random-head", "--no-check", "-o", "{t}/ro/lite0.onnx"),
         setup=read_only_folder, needs_nonroot=True, in_process=True, expect_in_stderr="permission denied"),
     Row("disk full while converting", ("convert", "{w}/lite0.pth", *CONVERT_TO_KEEP, "--model", "lite0"),
         in_process=True, patch=disk_full_in_safetensors, expect_in_stderr="no space left on device"),
     Row("disk full while exporting", ("export", "--model", "lite0", "--format", "torchscript", "--size", "64",
-                                      "--no-check", "-o", "{t}/keep/lite0.pt"),
+                                      "--no-check", "--allow-random-head", "--overwrite", "-o", "{t}/keep/lite0.pt"),
         in_process=True, patch=disk_full_in_torchscript, expect_in_stderr="no space left on device"),
     Row("EFFNET_HOME is a file", ("convert", "torchvision/b0", "{t}/new.safetensors", "--model", "b0"),
         setup=home_is_a_file, env={"EFFNET_HOME": "{t}/homefile"},
@@ -185,12 +187,15 @@ ROWS = [
     Row("EFFNET_HOME is read-only", ("convert", "torchvision/b0", "{t}/new.safetensors", "--model", "b0"),
         setup=read_only_home, env={"EFFNET_HOME": "{t}/rohome"}, needs_nonroot=True,
         expect_in_stderr="set EFFNET_HOME to a writable folder"),
-    Row("Ctrl-C during export", ("export", "--model", "lite0", "-o", "{t}/keep/lite0.onnx"), in_process=True,
+    Row("Ctrl-C during export",
+        ("export", "--model", "lite0", "--allow-random-head", "--overwrite", "-o", "{t}/keep/lite0.onnx"), in_process=True,
         patch=ctrl_c_in_onnx_export, expect_code=130, expect_in_stderr="effnet export: interrupted"),
     Row("--int8 with an empty folder fails before the fp32 file is written",
-        ("export", "--model", "lite0", "--int8", "{t}/empty", "-o", "{t}/new.onnx"), setup=empty_folder,
+        ("export", "--model", "lite0", "--allow-random-head", "--int8", "{t}/empty", "-o", "{t}/new.onnx"),
+        setup=empty_folder,
         in_process=True, expect_in_stderr="no images"),
-    Row("--int8 with a missing folder", ("export", "--model", "lite0", "--int8", "{t}/nope", "-o", "{t}/new.onnx"),
+    Row("--int8 with a missing folder",
+        ("export", "--model", "lite0", "--allow-random-head", "--int8", "{t}/nope", "-o", "{t}/new.onnx"),
         in_process=True, expect_in_stderr="--int8 {t}/nope: no such folder"),
 ]
 
@@ -390,6 +395,43 @@ ROWS += [
     Row("nas --storage on a host where no database server listens",
         (*NAS, "--storage", "postgresql://effnet:pw@127.0.0.1:1/study"), setup=digits, in_process=True,
         expect_in_stderr="cannot open study storage 'postgresql://effnet:***@127.0.0.1:1/study': connection failed"),
+]
+
+
+def a_two_class_run(t: Path) -> None:
+    """{t}/run: a run as effnet train leaves it (Lite0, classes cat and coffee, 64 px), random weights."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from effnet import create_model
+
+    model = create_model("lite0", num_classes=2)
+    (t / "run").mkdir()
+    save_file(model.state_dict(), t / "run" / "model.safetensors",
+              metadata={"format": "effnet", "classes": json.dumps(["cat", "coffee"]), "image_size": "64",
+                        "effnet_config": json.dumps(model.config.to_dict())})
+
+
+# issue 22: the run is the unit of export; nothing overwritten unasked; exported files as weights
+ROWS += [
+    Row("export without --weights (random weights, exit 0 before)", ("export", "--model", "lite0", "-o", "{t}/n.onnx"),
+        in_process=True, expect_in_stderr="pass --allow-random-head to export it anyway"),
+    Row("export weights with another --num-classes (a random head, exit 0 before)",
+        ("export", "--weights", "{w}/lite0.safetensors", "--num-classes", "2", "-o", "{t}/n.onnx"), in_process=True,
+        expect_in_stderr="has a 1000-class classifier, so the exported one would be randomly initialised"),
+    Row("export over an existing file without --overwrite",
+        ("export", "--weights", "{w}/lite0.safetensors", "-o", "{t}/keep/lite0.onnx"), in_process=True,
+        expect_in_stderr="{t}/keep/lite0.onnx already exists; pass --overwrite"),
+    Row("export a run with --num-classes that contradicts it", ("export", "--weights", "{t}/run", "--num-classes", "5"),
+        setup=a_two_class_run, in_process=True, expect_in_stderr="--num-classes 5 contradicts the run {t}/run"),
+    Row("export a run with --size that contradicts it", ("export", "--weights", "{t}/run", "--size", "128"),
+        setup=a_two_class_run, in_process=True, expect_in_stderr="--size 128 contradicts the run {t}/run"),
+    Row("export a run with --model that contradicts it",
+        ("export", "--weights", "{t}/run/model.safetensors", "--model", "b0"), setup=a_two_class_run,
+        in_process=True, expect_in_stderr="--model b0 contradicts the run"),
+    Row("predict with a damaged .onnx as weights", ("predict", "{t}/keep/lite0.onnx", "{photo}"), in_process=True,
+        expect_in_stderr="{t}/keep/lite0.onnx is not a readable ONNX model"),
 ]
 
 

@@ -28,10 +28,10 @@ def _photo_folder(root):
 
 
 def _logits(onnx_path, images):
-    """Logits from an ONNX file, fed in its fixed batch size (the export's default batch is 2)."""
+    """Logits from an ONNX file, fed in its fixed batch size, or all at once (ONNX exports take any batch)."""
     session = onnx_session(onnx_path)
     first = session.get_inputs()[0]
-    batch = first.shape[0]
+    batch = first.shape[0] if isinstance(first.shape[0], int) else len(images)
     assert len(images) % batch == 0
     return np.concatenate([session.run(None, {first.name: images[i:i + batch].numpy()})[0]
                            for i in range(0, len(images), batch)])
@@ -67,7 +67,8 @@ def test_cli_int8_export_with_real_weights(tmp_path, capsys):
     # ... and every photo's fp32 top-1 class stays in its int8 top-5.
     int8_top5 = np.argsort(-int8_logits, axis=1)[:, :5]
     assert all(c in top5 for c, top5 in zip(fp32_logits.argmax(1), int8_top5)), cpu
-
+    meta = {p.key: p.value for p in onnx.load(str(int8)).metadata_props}
+    assert meta["model"] == "lite0" and meta["classes_source"] == "imagenet"  # self-describing, like the fp32 file
     graph = onnx.load(str(int8)).graph
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= {n.op_type for n in graph.node}
     inits = {t.name: t for t in graph.initializer}

@@ -13,13 +13,15 @@ from effnet.commands._args import nonnegative_int, positive_int
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("predict", help="classify images with pretrained weights or a run of effnet train")
-    p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders of images")
+    p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR",
+                   help="image files or folders of images; first an .onnx or .pte file of effnet export to run it")
     p.add_argument("--model", default=None,
                    help="model name (default: what the weights say: a run's model, the weight set's, else the "
                         "architecture the tensors fit)")
-    p.add_argument("--weights", default="lite0",
-                   help="registry tag (lite0, torchvision/b0, ...), weights file, or an effnet train run folder "
-                        "(its classes, model and image size are used)")
+    p.add_argument("--weights", default=None,
+                   help="registry tag (lite0, torchvision/b0, ...), weights file, an effnet train run folder "
+                        "(its classes, model and image size are used) or an .onnx/.pte of effnet export "
+                        "(default lite0)")
     p.add_argument("--top", type=int, default=5, help="how many classes to show per image (default 5)")
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
                    help=f"skip images with more pixels than this, unread (decompression-bomb guard; default "
@@ -42,7 +44,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--top must be >= 1, got {args.top}")
     if args.max_pixels < 1:
         raise ValueError(f"--max-pixels must be >= 1, got {args.max_pixels}")
-    classifier = load_classifier(args.model, args.weights, args.backend)
+    from effnet.deploy.artifacts import is_artifact
+
+    if args.weights is None and len(args.images) > 1 and is_artifact(args.images[0]):  # effnet predict m.onnx x.jpg
+        args.weights, args.images = args.images[0], args.images[1:]
+    classifier = load_classifier(args.model, args.weights or "lite0", args.backend)
     items = predict_inputs(args.images)
     failed = 0
     # A bar only on a terminal (never in a log or a pipe); tqdm.write keeps the lines clear of it.

@@ -42,6 +42,14 @@ def with_backend(model: nn.Module, backend: str, image_size: int | None = None) 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     model = model.eval()
+    from effnet.deploy.artifacts import ArtifactModel
+
+    if isinstance(model, ArtifactModel):  # an .onnx / .pte file runs in its own runtime already
+        runtime = "executorch" if model.path.suffix.lower() == ".pte" else "onnxruntime"
+        if backend not in ("eager", runtime):
+            raise ValueError(f"--backend {backend} applies to PyTorch weights; {model.path} runs in {runtime}: "
+                             "drop --backend")
+        return model
     if backend == "eager":
         return model
     if backend in ("channels_last", "bf16", "compile"):

@@ -82,15 +82,25 @@ def xnnpack_friendly(model: nn.Module) -> nn.Module:
     return model
 
 
-def lower_to_xnnpack(model: nn.Module, example: torch.Tensor) -> bytes:
-    """The serialized ExecuTorch program of ``model`` with everything XNNPACK supports delegated to it."""
+def lower_to_xnnpack(model: nn.Module, example: torch.Tensor, metadata: dict[str, str] | None = None) -> bytes:
+    """The serialized ExecuTorch program of ``model`` with everything XNNPACK supports delegated to it.
+
+    ``metadata`` becomes the constant method ``effnet_metadata`` returning it as one JSON string
+    (:mod:`effnet.deploy.artifacts`): inside the program, so nothing can separate the two.
+    """
+    import json
+
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
+
+    from effnet.deploy.artifacts import METADATA_METHOD
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.export.export(xnnpack_friendly(model), (example,))
-        return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
+        constants = {METADATA_METHOD: json.dumps(metadata)} if metadata else None
+        return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()],
+                                           constant_methods=constants).to_executorch().buffer
 
 
 def executorch_runner(path: str | Path) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -120,6 +130,7 @@ def export_executorch(
     input_size: int | tuple[int, int] | None = None,
     check: bool = True,
     atol: float | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> ExportResult:
     """Write ``model`` (eval mode) as an ExecuTorch program with the XNNPACK delegate; check it.
 
@@ -129,7 +140,7 @@ def export_executorch(
     PyTorch model it was lowered from (XNNPACK's int8 kernels round differently from PyTorch's
     reference ops, and the differences add up over the layers: ``atol`` defaults to 20% of the
     largest logit: it catches a broken lowering, whose errors are of the order of the logits themselves). Raises :class:`ExportCheckError`
-    beyond ``atol``, and nothing is written.
+    beyond ``atol``, and nothing is written. ``metadata`` (class names, preprocessing ...) is stored in the program.
     """
     _require_executorch()
     path = Path(path)
@@ -146,7 +157,7 @@ def export_executorch(
                           atol=atol if atol is not None else 1e-4)
 
     def write(tmp: Path) -> None:
-        tmp.write_bytes(lower_to_xnnpack(reference, example))
+        tmp.write_bytes(lower_to_xnnpack(reference, example, metadata))
 
     def verify(tmp: Path) -> None:
         if check:
@@ -165,13 +176,15 @@ def export_executorch(
 
 def export_executorch_int8(
     model: nn.Module, path: str | Path, images: torch.Tensor, *, batch: int = 1, fp32_path: str | Path | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Int8Result:
     """An int8 program calibrated on the even-numbered ``images``; its top-1 agreement with the fp32 model
     (the program at ``fp32_path`` when given, else PyTorch) measured on the odd-numbered ones."""
     if images.dim() != 4 or len(images) < 2:
         raise ValueError(f"need at least 2 preprocessed images (N, 3, H, W) to calibrate and check, got {tuple(images.shape)}")
     calibrate, held_out = images[0::2], images[1::2]
-    export_executorch(model, path, int8_images=calibrate, batch=batch, input_size=tuple(images.shape[2:]))
+    export_executorch(model, path, int8_images=calibrate, batch=batch, input_size=tuple(images.shape[2:]),
+                      metadata=metadata)
     fp32 = executorch_runner(fp32_path) if fp32_path is not None else model.eval()
     with torch.no_grad():
         agree = float((executorch_runner(path)(held_out).argmax(1) == fp32(held_out).argmax(1)).float().mean())

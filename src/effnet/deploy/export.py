@@ -127,12 +127,15 @@ def export_onnx(
     check: bool = True,
     input_size: int | tuple[int, int] | None = None,
     atol: float = 1e-4,
+    metadata: dict[str, str] | None = None,
 ) -> ExportResult:
     """Export ``model`` (in eval mode) to ONNX with ``torch.export``; check it with onnxruntime.
 
     ``dynamic_size`` makes height and width symbolic (from 33 to 8192 px), TF SAME padding
     included. The check runs the file on the example shape and, for dynamic axes, on other
     batch sizes and odd image sizes, and raises :class:`ExportCheckError` above ``atol``.
+    ``metadata`` is stored in the model's ``metadata_props``
+    (:func:`effnet.deploy.artifacts.export_metadata`: class names, preprocessing ...).
     """
     from torch.export import Dim
 
@@ -160,6 +163,7 @@ def export_onnx(
         if written != opset:
             raise ValueError(f"torch's ONNX exporter wrote opset {written}, not the requested {opset}; "
                              f"nothing was written to {path}")
+        program.model.metadata_props.update(metadata or {})
         program.save(str(tmp))
 
     def verify(tmp: Path) -> None:
@@ -240,3 +244,19 @@ def export_torchscript(
 
     _atomic_write(path, ".pt", write, verify)
     return result
+
+
+def set_onnx_metadata(path: str | Path, metadata: dict[str, str]) -> None:
+    """Store ``metadata`` in the ``metadata_props`` of the ONNX file at ``path`` (replaced atomically).
+
+    For files effnet writes by other means than :func:`export_onnx` (the int8 copy of ``--int8``).
+    """
+    import onnx
+
+    path = Path(path)
+    model = onnx.load(str(path))
+    props = {p.key: p.value for p in model.metadata_props} | metadata
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, props)
+    with atomic_path(path, suffix=".onnx") as tmp:
+        onnx.save(model, str(tmp))

@@ -3,7 +3,8 @@
 A run of ``effnet train`` is self-describing: its ``model.safetensors`` carries the classes, model
 config and image size in its metadata (older runs: ``classes.json`` / ``model_config.json`` beside
 it), so ``--weights RUN_DIR`` or ``--weights RUN_DIR/model.safetensors`` is enough. Registry tags
-and other files bring what they know (ImageNet names for a 1000-way classifier).
+and other files bring what they know (ImageNet names for a 1000-way classifier); files written by
+``effnet export`` (``.onnx``, ``.pte``) carry all of it (:mod:`effnet.deploy.artifacts`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ RUN_WEIGHTS = "model.safetensors"
 
 @dataclass
 class ModelSpec:
-    weights: str  # a file path or registry tag, as load_weights takes it
+    weights: str | None  # a file path or registry tag, as load_weights takes it; None: random weights
     config: ModelConfig
     num_classes: int
     class_names: list[str] | None  # None: not known (then "class i"); ImageNet names for 1000-way registry weights
@@ -68,8 +69,15 @@ def _run_metadata(weights: str) -> dict[str, Any]:
     return found
 
 
-def model_spec(weights: str, model: str | ModelConfig | Path | None = None) -> ModelSpec:
-    """What classifying with ``weights`` needs; ``model`` overrides the architecture the weights name."""
+def model_spec(weights: str, model: str | ModelConfig | Path | None = None, headless_ok: bool = False) -> ModelSpec:
+    """What classifying with ``weights`` needs; ``model`` overrides the architecture the weights name.
+
+    ``headless_ok`` returns a backbone-only file (``num_classes`` 0) instead of refusing it.
+    """
+    from effnet.deploy.artifacts import artifact_spec, is_artifact
+
+    if is_artifact(weights) and Path(weights).is_file():
+        return artifact_spec(weights, model)
     from effnet.data.imagenet import imagenet_classes
     from effnet.data.transforms import preprocessing_for
     from effnet.weights import read_weights
@@ -88,7 +96,7 @@ def model_spec(weights: str, model: str | ModelConfig | Path | None = None) -> M
         config = get_config(sw.looks_like[0])
     else:
         raise ValueError(f"cannot tell which model {weights} is for; pass --model NAME")
-    if sw.num_classes == 0:
+    if sw.num_classes == 0 and not headless_ok:
         raise ValueError(f"{weights} has no classifier (a backbone-only file): it cannot classify; fine-tune it "
                          "first (effnet train --weights ...)")
     names = run.get("classes")
@@ -105,3 +113,61 @@ def model_spec(weights: str, model: str | ModelConfig | Path | None = None) -> M
 
         prep = dataclasses.replace(prep, resolution=size, crop_pct=official_crop_pct(size))
     return ModelSpec(weights, config, sw.num_classes, names, from_run, prep)
+
+
+def spec_for_export(
+    weights: str | None, model: str | None = None, num_classes: int | None = None, size: int | None = None,
+    allow_random_head: bool = False,
+) -> ModelSpec:
+    """What ``effnet export`` writes: the weights' own model, classes and size, or a refusal in one line.
+
+    A run (``effnet train``) is the unit: flags that contradict its model, class count or image size
+    are refused rather than silently overriding it. A classifier that the weights do not fill (another
+    ``num_classes``, a backbone-only file, or no weights at all) would be exported randomly
+    initialised, which is refused unless ``allow_random_head``.
+    """
+    import dataclasses
+
+    from effnet.data.transforms import preprocessing_for
+
+    random_ok = "pass --allow-random-head to export it anyway (e.g. to benchmark)"  # the end of a sentence
+    if weights is None:
+        if model is None:
+            raise ValueError("nothing to export: pass --weights (an effnet train run folder, a weights file or a "
+                             "registry tag such as lite0)")
+        if not allow_random_head:
+            raise ValueError(f"no --weights: {model} would be exported with random weights; pass --weights (a run "
+                             f"folder, a file or a tag such as lite0); or {random_ok}")
+        config = get_config(model)
+        prep = preprocessing_for(config)
+        if size is not None:
+            prep = dataclasses.replace(prep, resolution=size)
+        return ModelSpec(None, config, num_classes or 1000, None, False, prep)
+    if model is not None and "config" in (run := _run_metadata(_run_weights_file(str(weights)))):
+        if get_config(model).name != run["config"].name:
+            raise ValueError(f"--model {model} contradicts the run {weights}, a {run['config'].name}; drop --model "
+                             "(the run's own model is used)")
+        model = None
+    spec = model_spec(weights, model, headless_ok=True)
+    if spec.names_from_run:
+        what = f"the run {weights}"
+        if num_classes is not None and num_classes != spec.num_classes:
+            raise ValueError(f"--num-classes {num_classes} contradicts {what}, which has {spec.num_classes} classes "
+                             f"({', '.join(spec.class_names[:3])}{' ...' if spec.num_classes > 3 else ''}); drop "
+                             "--num-classes")
+        if size is not None and size != spec.preprocessing.resolution:
+            raise ValueError(f"--size {size} contradicts {what}, trained for {spec.preprocessing.resolution} px; drop "
+                             "--size (--dynamic exports any image size)")
+        return spec
+    if size is not None:
+        spec.preprocessing = dataclasses.replace(spec.preprocessing, resolution=size)
+    if num_classes is None and spec.num_classes == 0:
+        raise ValueError(f"{weights} has no classifier (a backbone-only file); fine-tune it first (effnet train "
+                         f"--weights ...), or give --num-classes N and {random_ok}")
+    if num_classes is not None and num_classes != spec.num_classes:
+        if not allow_random_head:
+            has = f"a {spec.num_classes}-class classifier" if spec.num_classes else "no classifier"
+            raise ValueError(f"--num-classes {num_classes}: {weights} has {has}, so the exported one would be "
+                             f"randomly initialised; drop --num-classes, fine-tune first (effnet train), or {random_ok}")
+        spec.num_classes, spec.class_names = num_classes, None
+    return spec
