@@ -14,7 +14,7 @@ from _train_utils import TINY, write_digits
 from effnet.cli import main
 from effnet.data.imagenet import imagenet_classes, wnid_index
 from effnet.data.imagenet_wnids import WNIDS
-from effnet.training.evaluate import evaluate_folder
+from effnet.deploy.evaluate import evaluate_folder
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-sample"
 # Real photos and the ImageNet class Lite0 gives each (checked by eye: a tabby-like cat, an espresso, a missile).
@@ -52,7 +52,7 @@ def test_folder_of_other_classes_is_refused_in_one_line(tmp_path, capsys):
     assert main(["eval", str(tmp_path), "--weights", "lite0", "--workers", "0"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.count("\n") == 1 and "class folder(s) cat, coffee are not ImageNet WordNet ids" in captured.err
+    assert captured.err.count("\n") == 1 and "class folder(s) cat, coffee are not ImageNet-1k WordNet ids" in captured.err
 
 
 @pytest.fixture(scope="module")

@@ -59,22 +59,24 @@ def test_every_orientation_loads_upright(photos):
 def test_every_orientation_classified_as_the_upright_photo(photos):
     """Through predict's file reader (train, eval, embed and calibration use the same ``load_image``)."""
     import effnet
-    from effnet.deploy.predict import classify, classify_files
+    from effnet.deploy.pipeline import load_classifier, predict_files
+    from effnet.deploy.predict import classify
 
     upright, paths = photos
-    model = effnet.create_model("lite0", weights="lite0").eval()
+    classifier = load_classifier(None, "lite0")
+    model = classifier.model
     transform = effnet.eval_transform("lite0")
     expected = classify(model, [Image.fromarray(upright)], transform, top=1)[0][0]
     assert expected.name in ("tabby", "tiger cat")  # the photo is a tabby; Lite0 says tiger cat, 39%
-    results = list(classify_files(model, [paths[tag] for tag in sorted(paths)], transform, top=1))
+    results = list(predict_files(classifier, [paths[tag] for tag in sorted(paths)], top=1, workers=0))
     assert all(error is None for _, _, error in results)
-    assert [preds[0].name for _, preds, _ in results] == [expected.name] * 8
+    assert [preds[0].label for _, preds, _ in results] == [expected.name] * 8
     with Image.open(paths[6]) as raw:  # the stored pixels alone are not the upright photo
         assert raw.size == (upright.shape[0], upright.shape[1])
 
 
 def test_training_folders_read_upright(photos):
-    from effnet.training.data import ImageFiles
+    from effnet.data.folders import ImageFiles
 
     upright, paths = photos
     images = ImageFiles([(str(paths[tag]), 0) for tag in sorted(paths)], transform=np.asarray)

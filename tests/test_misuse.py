@@ -233,12 +233,12 @@ def bomb_and_photo(t: Path) -> None:
 
 
 def ctrl_c_in_predict(monkeypatch: pytest.MonkeyPatch, t: Path) -> None:
-    import effnet.deploy.predict
+    from effnet.deploy.pipeline import Classifier
 
     def classify(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(effnet.deploy.predict, "classify", classify)
+    monkeypatch.setattr(Classifier, "classify_batch", classify)
 
 
 TRAIN = ("train", "{t}/digits", "--image-size", "16", "--epochs", "1", "--batch-size", "4", "--workers", "0",
@@ -283,7 +283,7 @@ ROWS += [
         patch=ctrl_c_in_predict, expect_code=130, expect_in_stderr="effnet predict: interrupted"),
     Row("eval ImageNet weights on a folder of other classes (it reported 0% top-1)",
         ("eval", "{t}/digits/val", "--weights", "lite0", "--workers", "0"), setup=digits, in_process=True,
-        expect_in_stderr="class folder(s) 0, 1, 2 are not ImageNet WordNet ids"),
+        expect_in_stderr="class folder(s) 0, 1, 2 are not ImageNet-1k WordNet ids"),
     Row("eval --image-size 0", ("eval", "{t}/digits/val", "--weights", "lite0", "--image-size", "0"), setup=digits,
         in_process=True, expect_in_stderr="image size must be >= 1, got 0"),
     Row("embed over an existing --out without --overwrite", ("embed", "{photo}", "--out", "{t}/feats.npz"),

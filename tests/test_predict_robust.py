@@ -56,14 +56,14 @@ def test_weights_folder_that_is_not_a_run(tmp_path, capsys):
 
 CTRL_C_DURING_PREDICT = """
 import os, signal, sys
-import effnet.deploy.predict as predict
 from effnet.cli import main
+from effnet.deploy.pipeline import Classifier
 
 # A shell starts background jobs (CI scripts, `cmd &`) with SIGINT ignored, and Python then keeps it
 # ignored; a terminal's Ctrl-C reaches a foreground process with Python's handler, which is the case tested.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
-classify = predict.classify
+classify = Classifier.classify_batch
 calls = []
 
 def ctrl_c_at_the_second_image(*args, **kwargs):
@@ -72,7 +72,7 @@ def ctrl_c_at_the_second_image(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)
     return classify(*args, **kwargs)
 
-predict.classify = ctrl_c_at_the_second_image
+Classifier.classify_batch = ctrl_c_at_the_second_image
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -81,7 +81,7 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
     for name in ("coffee", "chelsea"):
         Image.fromarray(getattr(data, name)()).save(tmp_path / f"{name}.png")
     proc = subprocess.run([sys.executable, "-c", CTRL_C_DURING_PREDICT, "predict", str(tmp_path), "--weights", "lite0",
-                           "--top", "1"], capture_output=True, text=True, timeout=300,
+                           "--top", "1", "--batch-size", "1", "--workers", "0"], capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode == 130, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1] == "effnet predict: interrupted" and "Traceback" not in proc.stderr

@@ -28,7 +28,7 @@ def test_train_then_eval_cli(tmp_path, capsys):
 
 def test_eval_uses_the_weight_sets_own_resolution():
     from effnet import get_config
-    from effnet.training.evaluate import eval_resolution
+    from effnet.deploy.evaluate import eval_resolution
     from effnet.weights.registry import list_weights
 
     other = [ws for ws in list_weights() if ws.preprocessing.resolution != get_config(ws.model).resolution]

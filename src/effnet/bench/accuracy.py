@@ -38,19 +38,15 @@ class PathAccuracy:
 
 def imagenet_files(root: str | Path) -> list[tuple[Path, int]]:
     """(image file, ImageNet class index) for every image in ``root``'s WordNet-id folders, sorted."""
-    from effnet.data.imagenet import wnid_index
-    from effnet.training.data import IMAGE_EXTENSIONS
+    from effnet.data.folders import IMAGE_EXTENSIONS
+    from effnet.data.labels import imagenet_wnid_labels
 
     root = Path(root)
     if not root.is_dir():
         problem = "is a file, not a folder" if root.exists() else "no such folder"
         raise ValueError(f"{root}: {problem}; give a folder of ImageNet WordNet-id folders (n01440764/...)")
-    index = wnid_index()
     folders = sorted(p for p in root.iterdir() if p.is_dir())
-    unknown = [p.name for p in folders if p.name not in index]
-    if unknown:
-        raise ValueError(f"{root}: folders {unknown[:3]} are not ImageNet-1k WordNet ids; "
-                         "the accuracy benchmark needs folders named like n01440764")
+    index = imagenet_wnid_labels(root, [p.name for p in folders])
     files = [(f, index[d.name]) for d in folders for f in sorted(d.iterdir())
              if f.suffix.lower() in IMAGE_EXTENSIONS]
     if not files:
@@ -97,10 +93,12 @@ def logits_of(run: Callable[[torch.Tensor], Any], images: torch.Tensor, batch: i
 
 def score(logits: torch.Tensor, labels: torch.Tensor, fp32_logits: torch.Tensor) -> PathAccuracy:
     """Top-1/top-5 against ``labels`` and top-1 agreement with ``fp32_logits``."""
-    top5 = logits.topk(5, dim=1).indices
+    from effnet.data.labels import topk_hits
+
+    hit1, hit5 = topk_hits(logits, labels, k=5)
     return PathAccuracy(
-        top1=100.0 * float((top5[:, 0] == labels).float().mean()),
-        top5=100.0 * float((top5 == labels[:, None]).any(1).float().mean()),
-        agreement=100.0 * float((top5[:, 0] == fp32_logits.argmax(1)).float().mean()),
+        top1=100.0 * float(hit1.float().mean()),
+        top5=100.0 * float(hit5.float().mean()),
+        agreement=100.0 * float((logits.argmax(1) == fp32_logits.argmax(1)).float().mean()),
         images=len(labels),
     )

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from effnet.commands._args import nonnegative_int
+
 
 def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
     p = subparsers.add_parser("embed", help="pooled features of images, with their file names, as an .npz")
@@ -29,9 +31,12 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="model name (default: the weight set's model)")
     p.add_argument("--weights", default="lite0", help="registry tag or weight file (default lite0)")
     p.add_argument("--image-size", type=int, default=None, help="default: the weight set's resolution")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=32, help="images per model call (default 32)")
+    p.add_argument("--workers", type=nonnegative_int, default=None,
+                   help="image-decoding processes (default: up to 4, no more than the CPUs available; 0: none)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar (there is none unless stderr is a terminal)")
 
 
 def _resolve_model(args: argparse.Namespace) -> str:
@@ -57,6 +62,7 @@ def _setup(args: argparse.Namespace) -> str:
         import torch
 
         torch.set_num_threads(args.threads)
+    args.progress = args.progress and sys.stderr.isatty()  # a bar on a terminal, never in a log
     return _resolve_model(args)
 
 
@@ -73,7 +79,8 @@ def run_embed(args: argparse.Namespace) -> int:
     missing = next((p for p in args.images if not Path(p).exists()), None)
     if missing is not None:
         raise FileNotFoundError(f"{missing}: no such file or folder")
-    emb = embed_files(args.images, _setup(args), args.weights, args.image_size, args.batch_size, args.progress)
+    emb = embed_files(args.images, _setup(args), args.weights, args.image_size, args.batch_size, args.progress,
+                      args.workers)
     if not emb.files:
         raise ValueError(f"no readable images among {len(emb.skipped)} file(s) (first: {emb.skipped[0]}); "
                          "nothing written")
@@ -89,7 +96,7 @@ def run_probe(args: argparse.Namespace) -> int:
     from effnet.deploy.embed import linear_probe
 
     r = linear_probe(args.data, _setup(args), args.weights, args.image_size, args.batch_size, args.weight_decay,
-                     args.val_fraction, args.progress)
+                     args.val_fraction, args.progress, args.workers)
     for line in r.skipped:
         print(f"effnet probe: skipped {line}", file=sys.stderr)
     print(f"linear probe: val top-1 {r.top1:.2f}% (train {r.train_top1:.2f}%) on {len(r.classes)} classes, "

@@ -15,7 +15,7 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
                                 "names, or ImageNet WordNet ids such as n01440764 for ImageNet weights)")
     p.add_argument("--model", default=None, help="model name or config .json (default: what the weights say)")
     p.add_argument("--weights", required=True, help="weights file, registry tag, or an effnet train run folder")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=32, help="images per model call (default 32)")
     p.add_argument("--workers", type=int, default=None,
                    help="data-loading processes (default: up to 4, no more than the CPUs available)")
     p.add_argument("--device", default="auto")
@@ -28,10 +28,12 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.training.evaluate import evaluate_folder
+    import sys
+
+    from effnet.deploy.evaluate import evaluate_folder
 
     result = evaluate_folder(args.data, args.model, args.weights, args.batch_size, args.workers, args.device,
-                             args.image_size, backend=args.backend)
+                             args.image_size, backend=args.backend, progress=sys.stderr.isatty())
     if not args.per_class:
         result.pop("per_class")
     if args.json:

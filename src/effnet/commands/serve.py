@@ -48,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
     if args.replicas > 1 and not args.ray:
         raise ValueError("--replicas needs --ray (one process serves one replica)")
     if args.ray:
-        from effnet.serve.ray_app import serve_with_ray
+        try:
+            from effnet.serve.ray_app import serve_with_ray
+        except ImportError as exc:
+            raise ValueError(f"--ray needs Ray Serve ({exc}); install it with: pip install 'effnet[ray]'") from None
 
         return serve_with_ray(args)
     from effnet.serve.server import bind

@@ -15,9 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
-
-from effnet.deploy.predict import expand_paths
 
 
 @dataclass
@@ -36,43 +33,40 @@ def feature_model(model: str, weights: str | None) -> tuple[torch.nn.Module, Any
     return net, (weights if weights else net.config)
 
 
-def embed_samples(net: torch.nn.Module, samples: list[tuple[str, int]], transform: Any, batch_size: int = 64,  # noqa: ANN401
-                  progress: bool = True, desc: str = "embedding") -> Embeddings:
-    """Features of ``(path, label)`` samples, batched; unreadable files are skipped and named."""
+def embed_samples(net: torch.nn.Module, samples: list[tuple[str, int]], transform: Any, batch_size: int = 32,  # noqa: ANN401
+                  progress: bool = True, desc: str = "embedding", workers: int | None = None) -> Embeddings:
+    """Features of ``(path, label)`` samples, batched, decoded by ``workers`` processes
+    (:func:`effnet.deploy.pipeline.image_batches`); unreadable files are skipped and named."""
     from tqdm.auto import tqdm
 
-    from effnet.training.data import ImageFiles
+    from effnet.deploy.pipeline import image_batches
 
-    if batch_size < 1:
-        raise ValueError(f"batch size must be >= 1, got {batch_size}")
-    loader = DataLoader(ImageFiles(samples, transform), batch_size=batch_size, collate_fn=list)
-    chunks, files, labels, skipped, position = [], [], [], [], 0
+    chunks, positions, skipped = [], [], []
     with torch.inference_mode(), tqdm(total=len(samples), desc=desc, unit="img", disable=not progress) as bar:
-        for batch in loader:
-            good = [(samples[position + i][0], x, y) for i, (x, y, _) in enumerate(batch) if x is not None]
-            skipped += [error for x, _, error in batch if x is None]
-            if good:
-                chunks.append(net(torch.stack([x for _, x, _ in good])).float().numpy())
-                files += [path for path, _, _ in good]
-                labels += [y for _, _, y in good]
-            position += len(batch)
-            bar.update(len(batch))
+        for batch in image_batches([path for path, _ in samples], transform, batch_size, workers):
+            skipped += [error for _, error in batch.failed]
+            if batch.images is not None:
+                chunks.append(net(batch.images).float().numpy())
+                positions += batch.positions
+            bar.update(len(batch.positions) + len(batch.failed))
     dim = getattr(net, "num_features", 0)
     features = np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
-    return Embeddings(features, files, skipped, np.asarray(labels, dtype=np.int64))
+    return Embeddings(features, [samples[i][0] for i in positions], skipped,
+                      np.asarray([samples[i][1] for i in positions], dtype=np.int64))
 
 
 def embed_files(paths: Iterable[str | Path], model: str, weights: str | None, image_size: int | None = None,
-                batch_size: int = 64, progress: bool = True) -> Embeddings:
+                batch_size: int = 32, progress: bool = True, workers: int | None = None) -> Embeddings:
     """Pooled features of image files and folders (searched recursively, sorted), in that order."""
+    from effnet.data.folders import image_files
     from effnet.data.transforms import eval_transform
 
-    files = expand_paths(paths)
+    files = image_files(paths)
     if not files:
         raise FileNotFoundError(f"no image files found in {', '.join(map(str, paths))}")
     net, source = feature_model(model, weights)
     result = embed_samples(net, [(str(f), -1) for f in files], eval_transform(source, resolution=image_size),
-                           batch_size, progress)
+                           batch_size, progress, workers=workers)
     result.labels = None
     return result
 
@@ -141,18 +135,18 @@ def fit_linear_head(features: np.ndarray, labels: np.ndarray, num_classes: int, 
 
 
 def linear_probe(data: str | Path, model: str, weights: str | None, image_size: int | None = None,
-                 batch_size: int = 64, weight_decay: float = 1e-3, val_fraction: float | None = None,
-                 progress: bool = True) -> ProbeResult:
+                 batch_size: int = 32, weight_decay: float = 1e-3, val_fraction: float | None = None,
+                 progress: bool = True, workers: int | None = None) -> ProbeResult:
     """Embed ``data``'s train and val splits once, fit a linear head, report val top-1 (%)."""
+    from effnet.data.folders import find_splits
     from effnet.data.transforms import eval_transform
-    from effnet.training.data import find_splits
 
     splits = find_splits(data, val_fraction)
     net, source = feature_model(model, weights)
     transform = eval_transform(source, resolution=image_size)
     t0 = time.perf_counter()
-    train = embed_samples(net, splits.train, transform, batch_size, progress, "embedding train")
-    val = embed_samples(net, splits.val, transform, batch_size, progress, "embedding val")
+    train = embed_samples(net, splits.train, transform, batch_size, progress, "embedding train", workers)
+    val = embed_samples(net, splits.val, transform, batch_size, progress, "embedding val", workers)
     if len(train.files) == 0 or len(val.files) == 0:
         raise ValueError(f"{data}: no readable images in the train or val split")
     t1 = time.perf_counter()

@@ -9,7 +9,7 @@ each file's pixel count is read from its header before it is decoded, unreadable
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from effnet.data.transforms import eval_transform, to_rgb
+from effnet.data.folders import IMAGE_EXTENSIONS, image_files
+from effnet.data.transforms import eval_transform, upright_rgb
 from effnet.deploy.predict import MAX_PIXELS, load_image_limited
 from effnet.weights.registry import Preprocessing
 
@@ -53,8 +54,8 @@ class Classifier:
                 f"{len(self.classes)} classes, {self.image_size}px)")
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
-        """CHW float32, the model's own eval transform (resize, centre crop, normalise)."""
-        return self.transform(to_rgb(image))
+        """CHW float32, the model's own eval transform (resize, centre crop, normalise) of the upright RGB image."""
+        return self.transform(upright_rgb(image))
 
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
         """float32 logits (N, classes) of a preprocessed batch (N, 3, H, W), on the CPU."""
@@ -83,23 +84,35 @@ def load_classifier(model: str | None, weights: str | None, backend: str = "eage
     :data:`effnet.deploy.backends.BACKENDS` (all but eager run on the CPU); ``image_size`` overrides
     the size stored with the weights.
     """
-    from effnet.deploy.backends import BACKENDS, with_backend
     from effnet.deploy.model_spec import model_spec
+
+    if weights is None:
+        raise ValueError("a classifier needs weights: a registry tag (lite0, torchvision/b0, ...), a weights file "
+                         "or an effnet train run folder")
+    _check_options(backend, image_size)
+    return classifier_from_spec(model_spec(weights, model), backend, image_size=image_size, device=device)
+
+
+def _check_options(backend: str, image_size: int | None) -> None:
+    from effnet.deploy.backends import BACKENDS
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if image_size is not None and image_size < 1:
         raise ValueError(f"image size must be >= 1, got {image_size}")
-    if weights is None:
-        raise ValueError("a classifier needs weights: a registry tag (lite0, torchvision/b0, ...), a weights file "
-                         "or an effnet train run folder")
+
+
+def classifier_from_spec(spec: Any, backend: str = "eager", *, image_size: int | None = None,  # noqa: ANN401
+                         device: str = "cpu") -> Classifier:
+    """:func:`load_classifier` for a :class:`effnet.deploy.model_spec.ModelSpec` already read."""
+    from effnet.deploy.backends import with_backend
+
+    _check_options(backend, image_size)
     dev = _pick_device(device)
     if backend != "eager" and dev.type != "cpu":
         raise ValueError(f"--backend {backend} runs on the CPU; add --device cpu")
-    spec = model_spec(weights, model)
     size = image_size or spec.preprocessing.resolution
-    net = spec.build().to(dev)
-    net = with_backend(net, backend, size)
+    net = with_backend(spec.build().to(dev), backend, size)
     classes = spec.class_names or [f"class {i}" for i in range(spec.num_classes)]
     return Classifier(net, spec.config.name, classes, spec.preprocessing, backend, str(spec.weights), size, dev)
 
@@ -161,9 +174,41 @@ def image_batches(paths: Sequence[str | Path | tuple[Path, str | None]], classif
     if workers is not None and workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
     items = [p if isinstance(p, tuple) else (Path(p), None) for p in paths]
-    transform = getattr(classifier, "transform", classifier)
+    transform = classifier.transform if isinstance(classifier, Classifier) else classifier
     workers = default_workers() if workers is None else workers
     workers = min(workers, max(1, -(-len(items) // batch_size)))  # no idle processes for a few files
     loader = DataLoader(_Files(items, transform, max_pixels), batch_size=batch_size, num_workers=workers,
                         collate_fn=_collate, prefetch_factor=4 if workers else None)
     yield from loader
+
+
+# --- files and folders in, predictions out (effnet predict) ------------------------------------------------
+
+def predict_inputs(paths: Iterable[str | Path]) -> list[tuple[Path, str | None]]:
+    """Files as given, folders replaced by their images (recursively, sorted); a folder without images is
+    kept as ``(folder, error)`` so that it is reported in its place."""
+    items: list[tuple[Path, str | None]] = []
+    for given in map(Path, paths):
+        files = image_files([given])
+        if given.is_dir() and not files:
+            items.append((given, f"{given}: no images in this folder (looked for {', '.join(IMAGE_EXTENSIONS)})"))
+        items += [(f, None) for f in files]
+    return items
+
+
+def predict_files(
+    classifier: Any, paths: Iterable[str | Path | tuple[Path, str | None]], top: int = 5,  # noqa: ANN401 - a Classifier
+    batch_size: int = 32, workers: int | None = None, max_pixels: int = MAX_PIXELS,
+) -> Iterator[tuple[Path, list[Any] | None, str | None]]:
+    """(path, top-``top`` Predictions, None) for each readable image, (path, None, error) for the others
+    (unreadable, too many pixels, or a folder without images), in input order, ``batch_size`` images
+    per model call, decoded by ``workers`` processes (:func:`image_batches`).
+    ``paths`` may be :func:`predict_inputs`' list (files and folders already expanded)."""
+    items = [p if isinstance(p, tuple) else None for p in paths]
+    items = predict_inputs(paths) if None in items else items
+    for batch in image_batches(items, classifier, batch_size, workers, max_pixels):
+        preds = classifier.classify_batch(batch.images, top) if batch.images is not None else []
+        answers = {pos: (p, None) for pos, p in zip(batch.positions, preds)}
+        answers.update({pos: (None, error) for pos, error in batch.failed})
+        for pos in sorted(answers):
+            yield items[pos][0], *answers[pos]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,6 @@ from torch import nn
 from effnet.choices import MAX_PIXELS
 from effnet.data.imagenet import imagenet_classes
 from effnet.data.transforms import load_image, to_rgb
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
 @dataclass(frozen=True)
@@ -61,17 +59,6 @@ def _labeller(names: Sequence[str] | None, num_outputs: int) -> Any:  # noqa: AN
     return lambda i: names[i]
 
 
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given; directories replaced by the image files inside them (recursively, sorted)."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            out.append(p)
-    return out
-
-
 @contextlib.contextmanager
 def _pil_pixel_limit(limit: int | None) -> Iterator[None]:
     old = Image.MAX_IMAGE_PIXELS
@@ -94,25 +81,6 @@ def load_image_limited(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.
         width, height = image.size
     raise ValueError(f"{path}: {width}x{height} is {width * height:,} pixels, over the limit of {max_pixels:,} "
                      "(a decompression bomb?); skipped; raise the limit with --max-pixels if the image is real")
-
-
-def classify_files(
-    model: nn.Module, paths: Iterable[str | Path], transform: Any, top: int = 5,
-    names: Sequence[str] | None = None, max_pixels: int = MAX_PIXELS,
-) -> Iterator[tuple[Path, list[Prediction] | None, str | None]]:
-    """(path, predictions, None) for each readable image, (path, None, error) for the others
-    (unreadable, too many pixels, or a folder without images)."""
-    for given in map(Path, paths):
-        files = expand_paths([given])
-        if given.is_dir() and not files:
-            yield given, None, f"{given}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
-        for path in files:
-            try:
-                image = load_image_limited(path, max_pixels)
-            except (ValueError, FileNotFoundError) as exc:
-                yield path, None, str(exc)
-                continue
-            yield path, classify(model, [image], transform, top, names=names)[0], None
 
 
 def demo_photos() -> list[tuple[str, Image.Image]]:

@@ -51,8 +51,8 @@ def calibration_photos(transform: object) -> torch.Tensor:
 def folder_images(folder: str | Path, transform: object, limit: int = 256) -> tuple[torch.Tensor, list[str]]:
     """Up to ``limit`` images under ``folder`` (recursively, sorted), preprocessed; unreadable files are
     skipped and returned by name."""
+    from effnet.data.folders import IMAGE_EXTENSIONS
     from effnet.data.transforms import load_image
-    from effnet.training.data import IMAGE_EXTENSIONS
 
     files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:

@@ -71,6 +71,8 @@ class Batcher:
         def finish(result: Any) -> None:  # noqa: ANN401 - predictions or an exception
             loop.call_soon_threadsafe(_settle, future, result)
 
+        # A request cancelled after its batch started still gets its result: mark it read, not "never retrieved".
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
         job = Job(images, top, deadline, finish)
         self._put(job)
         try:
