@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from effnet.choices import BACKENDS, MAX_PIXELS
 from effnet.commands._args import nonnegative_int, positive_float, positive_int
-
-# The parser imports no torch (`effnet serve --help` stays instant); these match effnet.deploy.backends.
-BACKEND_NAMES = ("eager", "channels_last", "bf16", "compile", "onnxruntime", "executorch")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default="lite0",
                    help="registry tag (lite0, torchvision/b0, ...), weights file, or an effnet train run folder "
                         "(its classes, model and image size)")
-    p.add_argument("--backend", default="eager", metavar="{" + ",".join(BACKEND_NAMES) + "}",
+    p.add_argument("--backend", default="eager", metavar="{" + ",".join(BACKENDS) + "}",
                    help="how to run the model (default eager); see docs/deploy.md")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=nonnegative_int, default=8000, help="port (default 8000; 0: any free port)")
@@ -35,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--drain-timeout", type=positive_float, default=20.0,
                    help="on SIGTERM/Ctrl-C, seconds to finish accepted requests (default 20)")
     p.add_argument("--max-pixels", type=positive_int, default=None,
-                   help="refuse images with more pixels than this, from the header (default PIL's 89,478,485)")
+                   help=f"refuse images with more pixels than this, from the header (default {MAX_PIXELS:,}, PIL's)")
     p.add_argument("--threads", type=positive_int, default=None, help="torch threads for the model (default: torch's)")
     p.add_argument("--ray", action="store_true", help="serve with Ray Serve replicas instead (needs effnet[ray])")
     p.add_argument("--replicas", type=positive_int, default=1, help="with --ray: how many replicas (default 1)")
@@ -43,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.backend not in BACKEND_NAMES:
-        raise ValueError(f"unknown backend {args.backend!r}; choose from {', '.join(BACKEND_NAMES)}")
+    if args.backend not in BACKENDS:  # checked here, not by argparse: the one-line message names them all
+        raise ValueError(f"unknown backend {args.backend!r}; choose from {', '.join(BACKENDS)}")
     if args.replicas > 1 and not args.ray:
         raise ValueError("--replicas needs --ray (one process serves one replica)")
     if args.ray:

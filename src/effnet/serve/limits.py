@@ -11,8 +11,8 @@ import io
 
 from PIL import Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
+from effnet.choices import MAX_PIXELS
 from effnet.data.transforms import upright_rgb
-from effnet.deploy.predict import MAX_PIXELS
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_IMAGES = 32

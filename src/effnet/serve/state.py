@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from effnet.deploy.predict import MAX_PIXELS
+from effnet.choices import MAX_PIXELS
 from effnet.serve.metrics import Metrics
 
 #: (images N,3,H,W, top-k, deadline on time.monotonic()) -> per image, its top-k predictions
