@@ -2,7 +2,7 @@
 
 Layers, lowest first; a module may import modules of its own layer or lower, never higher:
 
-0. ``effnet.fileio``, ``effnet.choices`` (constants only: the names the command line offers)
+0. ``effnet._version``, ``effnet.fileio``, ``effnet.choices`` (constants only: the names the command line offers)
 1. ``effnet.arch``: the paper's architecture, the network and what counts or tabulates it
 2. ``effnet.weights``: reads, converts and registers weights; knows state-dict names and shapes from the
    config, never the network
@@ -25,13 +25,13 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 KNOWN_CYCLES: set[tuple[str, str]] = set()
-SUBPACKAGES = ["fileio", "choices", "arch", "weights", "data", "factory", "backbone", "training", "search", "deploy", "bench", "commands"]
+SUBPACKAGES = ["_version", "fileio", "choices", "arch", "weights", "data", "factory", "backbone", "training", "search", "deploy", "bench", "commands"]
 
 
 def layer(module: str) -> int:
     parts = module.split(".")
     pkg = parts[1] if len(parts) > 1 else ""
-    if pkg in ("fileio", "choices"):
+    if pkg in ("fileio", "choices", "_version"):
         return 0
     return {"arch": 1, "weights": 2, "data": 3, "factory": 4, "backbone": 4, "training": 5, "search": 5, "deploy": 5, "bench": 5}.get(pkg, 6)
 

@@ -72,9 +72,8 @@ def destinations(args: argparse.Namespace, name: str) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.deploy.artifacts import export_metadata
     from effnet.deploy.export import ExportCheckError, check_opset, export_onnx, export_torchscript
-    from effnet.deploy.model_spec import spec_for_export
+    from effnet.deploy.model_spec import export_metadata, spec_for_export
 
     if args.int8 is not None and args.format == "torchscript":
         raise ValueError("--int8 quantizes the ONNX or ExecuTorch export; use it with --format onnx or executorch")

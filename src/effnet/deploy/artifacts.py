@@ -6,7 +6,7 @@ keeps it in the model's ``metadata_props`` (readable in Netron, ``onnx.load(f).m
 onnxruntime's ``get_modelmeta().custom_metadata_map``); an ExecuTorch program in a constant method
 ``effnet_metadata`` that returns the same keys as one JSON string
 (``program.load_method("effnet_metadata").execute([])``), so the ``.pte`` file alone is enough on a
-phone too. :func:`artifact_spec` turns a file back into a :class:`ModelSpec`, which is how
+phone too. :func:`effnet.deploy.model_spec.artifact_spec` turns a file back into a ``ModelSpec``, which is how
 ``effnet predict`` and ``effnet eval`` take ``.onnx`` / ``.pte`` files as weights.
 """
 
@@ -14,48 +14,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from effnet.arch.config import ModelConfig, get_config
-from effnet.deploy.model_spec import ModelSpec
-from effnet.weights.registry import Preprocessing
-
 ARTIFACT_SUFFIXES = (".onnx", ".pte")
-METADATA_METHOD = "effnet_metadata"  # the ExecuTorch program's constant method holding the metadata
 
 
 def is_artifact(weights: str | Path | None) -> bool:
-    """Whether ``weights`` names an exported file (by its suffix), which :func:`artifact_spec` reads."""
+    """Whether ``weights`` names an exported file (by its suffix), which :func:`effnet.deploy.model_spec.artifact_spec` reads."""
     return weights is not None and Path(str(weights)).suffix.lower() in ARTIFACT_SUFFIXES
-
-
-def export_metadata(spec: ModelSpec, input_size: int) -> dict[str, str]:
-    """The metadata of an export of ``spec`` at ``input_size`` px: string keys and values (ONNX's kind).
-
-    Lists and numbers are JSON. ``classes`` is ``null`` where the names are unknown;
-    ``classes_source`` says whether they came with the weights (a run's own) or are ImageNet's.
-    """
-    from effnet import __version__
-
-    prep = spec.preprocessing
-    return {
-        "effnet_version": __version__,
-        "model": spec.config.name,
-        "effnet_config": json.dumps(spec.config.to_dict()),
-        "num_classes": str(spec.num_classes),
-        "classes": json.dumps(spec.class_names),
-        "classes_source": "weights" if spec.names_from_run else "imagenet" if spec.class_names else "none",
-        "input_size": json.dumps([input_size, input_size]),
-        "mean": json.dumps(list(prep.mean)),
-        "std": json.dumps(list(prep.std)),
-        "crop_pct": json.dumps(prep.crop_pct),
-        "crop_mode": prep.crop_mode,
-        "interpolation": prep.interpolation,
-    }
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -80,7 +49,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 def _pte_metadata(path: Path) -> dict[str, str]:
-    from effnet.deploy.executorch import _require_executorch
+    from effnet.deploy.executorch import METADATA_METHOD, _require_executorch
 
     _require_executorch()
     from executorch.runtime import Runtime
@@ -93,29 +62,6 @@ def _pte_metadata(path: Path) -> dict[str, str]:
     if METADATA_METHOD not in program.method_names:
         return {}
     return json.loads(program.load_method(METADATA_METHOD).execute([])[0])
-
-
-@dataclass
-class ArtifactSpec(ModelSpec):
-    """A :class:`ModelSpec` whose model is an exported file, run by ONNX Runtime or ExecuTorch."""
-
-    def build(self) -> nn.Module:
-        return ArtifactModel(self.weights)
-
-
-def artifact_spec(path: str | Path, model: str | ModelConfig | Path | None = None) -> ArtifactSpec:
-    """What classifying with an exported file needs, read from its metadata; ``model`` must agree with it."""
-    meta = read_metadata(path)
-    config = ModelConfig.from_dict(json.loads(meta["effnet_config"]))
-    if model is not None and get_config(model).name != config.name:
-        raise ValueError(f"--model {model} contradicts {path}, an export of {config.name}; drop --model "
-                         "(an exported file is one fixed model)")
-    size = json.loads(meta["input_size"])[0]
-    prep = Preprocessing(resolution=size, crop_pct=json.loads(meta["crop_pct"]), interpolation=meta["interpolation"],
-                         mean=tuple(json.loads(meta["mean"])), std=tuple(json.loads(meta["std"])),
-                         crop_mode=meta["crop_mode"])
-    names = json.loads(meta["classes"])
-    return ArtifactSpec(str(path), config, int(meta["num_classes"]), names, meta["classes_source"] == "weights", prep)
 
 
 def artifact_runner(path: str | Path) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -146,10 +92,3 @@ class ArtifactModel(nn.Module):
 
     def extra_repr(self) -> str:
         return str(self.path)
-
-
-def load_artifact(path: str | Path) -> tuple[ArtifactModel, ArtifactSpec]:
-    """The runnable exported file and its spec (class names, preprocessing): ``spec.build()`` is the model."""
-    spec = artifact_spec(path)
-    return spec.build(), spec
-

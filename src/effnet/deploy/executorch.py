@@ -29,6 +29,9 @@ from effnet.deploy.export import (
 )
 from effnet.deploy.quantize import Int8Result, padded_batches
 
+#: the program's constant method that returns the export metadata as JSON (read by effnet.deploy.artifacts)
+METADATA_METHOD = "effnet_metadata"
+
 
 def _require_executorch() -> None:
     try:
@@ -92,8 +95,6 @@ def lower_to_xnnpack(model: nn.Module, example: torch.Tensor, metadata: dict[str
 
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
-
-    from effnet.deploy.artifacts import METADATA_METHOD
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -135,7 +135,7 @@ def export_onnx(
     included. The check runs the file on the example shape and, for dynamic axes, on other
     batch sizes and odd image sizes, and raises :class:`ExportCheckError` above ``atol``.
     ``metadata`` is stored in the model's ``metadata_props``
-    (:func:`effnet.deploy.artifacts.export_metadata`: class names, preprocessing ...).
+    (:func:`effnet.deploy.model_spec.export_metadata`: class names, preprocessing ...).
     """
     from torch.export import Dim
 

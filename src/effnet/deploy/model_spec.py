@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from effnet.arch.config import ModelConfig, get_config
 from effnet.weights.registry import Preprocessing
+
+if TYPE_CHECKING:
+    from torch import nn
 
 RUN_WEIGHTS = "model.safetensors"
 
@@ -74,7 +77,7 @@ def model_spec(weights: str, model: str | ModelConfig | Path | None = None, head
 
     ``headless_ok`` returns a backbone-only file (``num_classes`` 0) instead of refusing it.
     """
-    from effnet.deploy.artifacts import artifact_spec, is_artifact
+    from effnet.deploy.artifacts import is_artifact
 
     if is_artifact(weights) and Path(weights).is_file():
         return artifact_spec(weights, model)
@@ -171,3 +174,61 @@ def spec_for_export(
                              f"randomly initialised; drop --num-classes, fine-tune first (effnet train), or {random_ok}")
         spec.num_classes, spec.class_names = num_classes, None
     return spec
+
+
+def export_metadata(spec: ModelSpec, input_size: int) -> dict[str, str]:
+    """The metadata of an export of ``spec`` at ``input_size`` px: string keys and values (ONNX's kind).
+
+    Lists and numbers are JSON. ``classes`` is ``null`` where the names are unknown;
+    ``classes_source`` says whether they came with the weights (a run's own) or are ImageNet's.
+    """
+    from effnet._version import __version__
+
+    prep = spec.preprocessing
+    return {
+        "effnet_version": __version__,
+        "model": spec.config.name,
+        "effnet_config": json.dumps(spec.config.to_dict()),
+        "num_classes": str(spec.num_classes),
+        "classes": json.dumps(spec.class_names),
+        "classes_source": "weights" if spec.names_from_run else "imagenet" if spec.class_names else "none",
+        "input_size": json.dumps([input_size, input_size]),
+        "mean": json.dumps(list(prep.mean)),
+        "std": json.dumps(list(prep.std)),
+        "crop_pct": json.dumps(prep.crop_pct),
+        "crop_mode": prep.crop_mode,
+        "interpolation": prep.interpolation,
+    }
+
+
+@dataclass
+class ArtifactSpec(ModelSpec):
+    """A :class:`ModelSpec` whose model is an exported file, run by ONNX Runtime or ExecuTorch."""
+
+    def build(self) -> nn.Module:
+        from effnet.deploy.artifacts import ArtifactModel
+
+        return ArtifactModel(self.weights)
+
+
+def artifact_spec(path: str | Path, model: str | ModelConfig | Path | None = None) -> ArtifactSpec:
+    """What classifying with an exported file needs, read from its metadata; ``model`` must agree with it."""
+    from effnet.deploy.artifacts import read_metadata
+
+    meta = read_metadata(path)
+    config = ModelConfig.from_dict(json.loads(meta["effnet_config"]))
+    if model is not None and get_config(model).name != config.name:
+        raise ValueError(f"--model {model} contradicts {path}, an export of {config.name}; drop --model "
+                         "(an exported file is one fixed model)")
+    size = json.loads(meta["input_size"])[0]
+    prep = Preprocessing(resolution=size, crop_pct=json.loads(meta["crop_pct"]), interpolation=meta["interpolation"],
+                         mean=tuple(json.loads(meta["mean"])), std=tuple(json.loads(meta["std"])),
+                         crop_mode=meta["crop_mode"])
+    names = json.loads(meta["classes"])
+    return ArtifactSpec(str(path), config, int(meta["num_classes"]), names, meta["classes_source"] == "weights", prep)
+
+
+def load_artifact(path: str | Path) -> tuple[nn.Module, ArtifactSpec]:
+    """The runnable exported file and its spec (class names, preprocessing): ``spec.build()`` is the model."""
+    spec = artifact_spec(path)
+    return spec.build(), spec
