@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -30,12 +29,9 @@ BURST_S = 0.05  # lines this close to the first one belong to the first batch's 
 
 
 def cpu_line() -> str:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"model name\s*:\s*(.*)", text)
-    flags = set(re.search(r"flags\s*:\s*(.*)", text).group(1).split()) if "flags" in text else set()
-    wanted = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8") if f in flags]
-    return (f"CPU: {model.group(1) if model else 'unknown'}; {os.cpu_count()} cores; features: {' '.join(wanted)}; "
-            f"load average at start: {os.getloadavg()[0]:.1f}")
+    from effnet.bench.cpu import features_line
+
+    return f"{features_line()}; {os.cpu_count()} cores; load average at start: {os.getloadavg()[0]:.1f}"
 
 
 def link_images(data: Path, count: int, folder: Path) -> int:

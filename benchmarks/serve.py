@@ -35,12 +35,9 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def cpu_line() -> str:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"model name\s*:\s*(.*)", text)
-    flags = set(re.search(r"flags\s*:\s*(.*)", text).group(1).split()) if "flags" in text else set()
-    wanted = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8") if f in flags]
-    return (f"CPU: {model.group(1) if model else 'unknown'}; {os.cpu_count()} cores; features: {' '.join(wanted)}; "
-            f"load average at start: {os.getloadavg()[0]:.1f}")
+    from effnet.bench.cpu import features_line
+
+    return f"{features_line()}; {os.cpu_count()} cores; load average at start: {os.getloadavg()[0]:.1f}"
 
 
 def photo_bytes(path: str | None) -> bytes:
