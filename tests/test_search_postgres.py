@@ -189,3 +189,38 @@ def test_wrong_password_is_one_line(cluster, tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "password authentication failed" in err, err
     assert "check USER:PASSWORD" in err and "not-the-password" not in err and "effnet:***@" in err
     assert not (tmp_path / "o").exists() or not any(Path(tmp_path / "o").rglob("*.db"))
+
+
+def test_a_worker_joining_while_the_server_restarts_waits_for_it(cluster, monkeypatch):
+    """A spawned worker opens the storage when the server happens to be down: it waits (one line), a first
+    command (no ``wait``) still fails fast. CI caught the spawned worker's traceback once, when its start fell
+    inside the restart test's 3 s outage."""
+    import threading
+
+    from effnet.search.storage import StorageLostError, open_storage
+
+    url = cluster.create_db("joining")
+    monkeypatch.setenv("EFFNET_RECONNECT_S", "60")
+    lines: list[str] = []
+    cluster.stop()
+    back = threading.Timer(2.0, cluster.start)
+    try:
+        with pytest.raises(ValueError, match="cannot open study storage") as refused:
+            open_storage(url, 3)
+        assert not isinstance(refused.value, StorageLostError)
+        back.start()
+        storage = open_storage(url, 3, log=lines.append, wait=True)
+    finally:
+        if back.is_alive() or back.finished.is_set():
+            back.join()
+        else:
+            cluster.start()
+    assert len(lines) == 1 and "retrying for up to 60 s" in lines[0] and "***" in lines[0], lines
+    optuna.create_study(study_name="joined", storage=storage)
+    monkeypatch.setenv("EFFNET_RECONNECT_S", "1")
+    cluster.stop()
+    try:
+        with pytest.raises(StorageLostError, match="unreachable for"):
+            open_storage(url, 3, log=lines.append, wait=True)
+    finally:
+        cluster.start()

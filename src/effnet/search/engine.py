@@ -77,8 +77,8 @@ class StudySpec:
         """The storage URL for messages: its password, if any, replaced by ***."""
         return storage.redact(self.storage)
 
-    def open_storage(self) -> optuna.storages.BaseStorage:
-        return storage.open_storage(self.storage, self.heartbeat_s)
+    def open_storage(self, wait: bool = False) -> optuna.storages.BaseStorage:
+        return storage.open_storage(self.storage, self.heartbeat_s, wait=wait)
 
     def make_sampler(self, trial_number: int = 0) -> optuna.samplers.BaseSampler:
         """The sampler for one trial, seeded with seed + trial number: whichever worker, on whatever machine,
@@ -90,8 +90,8 @@ class StudySpec:
         return optuna.samplers.TPESampler(multivariate=True, n_startup_trials=self.startup_trials,
                                           seed=self.seed + trial_number, constant_liar=True)
 
-    def open(self) -> optuna.Study:
-        return optuna.create_study(study_name=self.name, storage=self.open_storage(), direction="maximize",
+    def open(self, wait: bool = False) -> optuna.Study:
+        return optuna.create_study(study_name=self.name, storage=self.open_storage(wait), direction="maximize",
                                    sampler=self.make_sampler(), load_if_exists=True)
 
 
@@ -181,14 +181,16 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
         thread.join()
 
 
-def work(spec: StudySpec, objective: Objective, worker: int = 0, log: Callable[[str], None] = print) -> int:
+def work(spec: StudySpec, objective: Objective, worker: int = 0, log: Callable[[str], None] = print,
+         joining: bool = False) -> int:
     """Run queued trials until none is queued or running; returns how many this worker completed.
 
     The objective returns the trial's record (a JSON-able dict with ``value``, the number maximised; NaN for a
     run that diverged, which is kept and ranked last). An exception fails the trial and re-enqueues it, then
-    propagates (Ctrl-C included): the rerun retries it.
+    propagates (Ctrl-C included): the rerun retries it. A ``joining`` worker (spawned beside a running search)
+    waits out a storage that refuses connections while it starts, as it would once running.
     """
-    study = spec.open()
+    study = spec.open(wait=joining)
     done, waited = 0, False
     while True:
         fail_stale_trials(study)
@@ -231,7 +233,7 @@ def _fail_and_retry(study: optuna.Study, trial: optuna.Trial) -> None:
 
 def _worker_main(spec: StudySpec, objective: Objective, worker: int) -> None:
     try:
-        work(spec, objective, worker, log=lambda s: None)
+        work(spec, objective, worker, log=lambda s: None, joining=True)
     except storage.StorageLostError as exc:  # one line, like the main worker's, not a traceback
         print(f"effnet: worker {worker}: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -217,12 +217,35 @@ def reconnect_window() -> float:
         raise ValueError(f"EFFNET_RECONNECT_S must be a number of seconds, got {value!r}") from None
 
 
-def open_storage(url: str, heartbeat_s: int, log: Callable[[str], None] = _stderr_line) -> optuna.storages.BaseStorage:
+def open_storage(url: str, heartbeat_s: int, log: Callable[[str], None] = _stderr_line,
+                 wait: bool = False) -> optuna.storages.BaseStorage:
     """The storage behind ``url`` with a heartbeat every ``heartbeat_s`` s (a trial silent for 2x that is retried).
 
     Opening fails fast (one line naming the URL without its password): a wrong host or password at the start
-    is the user's to fix, not a blip to wait out.
+    is the user's to fix, not a blip to wait out. ``wait`` is for a worker joining a search that is already
+    running: a refused connection there is the server restarting, waited out like a lost one.
     """
+    started, said = time.monotonic(), False
+    while True:
+        try:
+            return _open_storage(url, heartbeat_s, log)
+        except ValueError as exc:
+            cause = exc.__context__
+            if not (wait and cause is not None and is_connection_error(cause)):
+                raise
+            waited = time.monotonic() - started
+            if waited >= reconnect_window():
+                raise StorageLostError(f"study storage {redact(url)} unreachable for {waited:.0f} s "
+                                       f"({first_line(cause)}); the study is intact: rerun the same command once "
+                                       "the server is back to resume it") from None
+            if not said:
+                log(f"effnet: cannot reach study storage {redact(url)} ({first_line(cause)}); "
+                    f"retrying for up to {reconnect_window():g} s")
+                said = True
+            time.sleep(1.0)
+
+
+def _open_storage(url: str, heartbeat_s: int, log: Callable[[str], None]) -> optuna.storages.BaseStorage:
     if heartbeat_s < 1:
         raise ValueError(f"--heartbeat must be a whole number of seconds >= 1, got {heartbeat_s}")
     grace = 2 * heartbeat_s
