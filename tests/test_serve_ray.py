@@ -37,10 +37,17 @@ def cluster():
     ray.init(address=c.address, log_to_driver=False)
     c.wait_for_nodes()
     port = _free_port("127.0.0.1")
+    # Ray Serve waits a fixed 60 s for its HTTP proxy actor, then kills it; on a saturated machine (CI with a
+    # CPU burner beside it) starting that actor's process took longer. The module global is read at call time.
+    import ray.serve._private.api as serve_api
+
+    proxy_timeout = serve_api.HTTP_PROXY_TIMEOUT
+    serve_api.HTTP_PROXY_TIMEOUT = max(proxy_timeout, 300)
     try:
         start(application("lite0", "lite0", replicas=2, threads=1), "127.0.0.1", port)
         yield Client(port, timeout=60)
     finally:
+        serve_api.HTTP_PROXY_TIMEOUT = proxy_timeout
         serve.shutdown()
         ray.shutdown()
         c.shutdown()
