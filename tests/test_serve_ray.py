@@ -6,6 +6,7 @@ replica leaves requests succeeding. One module-scoped cluster keeps this to abou
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -23,6 +24,11 @@ def cluster():
 
     from effnet.serve.ray_app import _free_port, application, start
 
+    # Ray Serve's controller gives its HTTP proxy 5 s to answer a ready check and 10 s a health check, then
+    # kills it; on a saturated machine (CI with a CPU burner beside it) that killed the proxy before it started.
+    # Ray's processes read these at start and inherit them from here (the raylets are started below).
+    os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "120")
+    os.environ.setdefault("RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S", "120")
     c = None
     for attempt in range(2):  # Ray gives a raylet 30 s to register: on a saturated machine, one more try
         try:
