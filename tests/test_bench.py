@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from effnet.bench.harness import BenchConfig, markdown_table, peer_table, run_bench
-from effnet.bench.memory import PeakRSS
+from effnet.bench.peak_memory import PeakRSS
 from effnet.cli import main
 
 
