@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from effnet.data.folders import ImageFiles, collate_skip_bad, find_splits
+from effnet.data.labels import few
 from effnet.data.transforms import eval_transform
 from effnet.training import augment, checkpoint, data, recipes, report
 from effnet.training.config import TrainConfig, TrainResult
@@ -135,17 +137,17 @@ class _Run:
     def _make_loaders(self) -> _Loaders:
         cfg, info = self.cfg, self.info
         root = data.demo_dataset() if str(cfg.data) == "demo" else Path(cfg.data)
-        splits = data.find_splits(root, cfg.val_fraction, cfg.seed)
+        splits = find_splits(root, cfg.val_fraction, cfg.seed)
         train_tf = augment.train_transform(
             self.image_size, cfg.augment, cfg.randaugment_magnitude, cfg.randaugment_layers, cfg.flip,
             tuple(cfg.crop_scale), model=self._preprocessing_source(),
         )
-        train_ds = data.ImageFiles(splits.train, train_tf)
-        val_ds = data.ImageFiles(splits.val, eval_transform(self._eval_preprocessing()))
+        train_ds = ImageFiles(splits.train, train_tf)
+        val_ds = ImageFiles(splits.val, eval_transform(self._eval_preprocessing()))
         train_sampler = ShardedEpochSampler(len(train_ds), info, cfg.seed, shuffle=True, pad=True)
         val_sampler = ShardedEpochSampler(len(val_ds), info, cfg.seed, shuffle=False, pad=False)
         per_rank = cfg.batch_size // info.world_size
-        common = dict(num_workers=cfg.workers, collate_fn=data.collate_skip_bad, worker_init_fn=_ignore_sigint,
+        common = dict(num_workers=cfg.workers, collate_fn=collate_skip_bad, worker_init_fn=_ignore_sigint,
                       pin_memory=self.device.type == "cuda", persistent_workers=False)
         # A private generator keeps DataLoader from drawing on the global RNG (exact resume).
         train = DataLoader(train_ds, batch_size=per_rank, sampler=train_sampler, drop_last=True,
@@ -314,8 +316,8 @@ class _Run:
         old, new = list(state.get("classes") or []), self.loaders.classes
         if old and old != new:
             gone, added = [c for c in old if c not in new], [c for c in new if c not in old]
-            what = (f"missing {_few(gone)}" if gone else "") + ("; " if gone and added else "") + (
-                f"new {_few(added)}" if added else "") or "the same names in another order"
+            what = (f"missing {few(gone)}" if gone else "") + ("; " if gone and added else "") + (
+                f"new {few(added)}" if added else "") or "the same names in another order"
             raise ValueError(f"cannot resume from {path}: it was trained on {len(old)} classes, the data has "
                              f"{len(new)} ({what}); resume on the same data, or start a new run")
 
@@ -574,6 +576,3 @@ class _Run:
         atomic_write_text(self.run_dir / "classes.json", json.dumps(self.loaders.classes, indent=1) + "\n")
         return path
 
-
-def _few(names: list[str], n: int = 3) -> str:
-    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
