@@ -247,7 +247,7 @@ def test_a_test_split_is_read_as_the_held_out_split(tmp_path):
     """CIFAR-10's layout (train/ and test/, no val/): the final comparisons evaluate on test/."""
     from PIL import Image
 
-    from effnet.training.data import find_splits
+    from effnet.data.folders import find_splits
 
     for split in ("train", "test"):
         for label in ("cat", "dog"):

@@ -48,7 +48,8 @@ def check_objective(target: float, w: float) -> None:
 
 def data_classes(settings: SearchSettings) -> int:
     """How many classes the training split has (the classifier's size counts towards MACs at low resolution)."""
-    from effnet.training.data import demo_dataset, find_splits
+    from effnet.data.folders import find_splits
+    from effnet.training.data import demo_dataset
 
     root = demo_dataset() if settings.data == "demo" else Path(settings.data)
     return len(find_splits(root, settings.val_fraction, settings.seed).classes)
