@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                       seed=args.seed)
         print(f"{data}: {n_train or 'all'} train / {n_val or 'all'} val per class from offset {args.offset}, "
               f"{args.image_size}px, batch {args.batch_size}, {args.epochs} epochs, {os.cpu_count()} CPUs", flush=True)
-        from effnet.bench.cpu import features_line
+        from effnet.cpu import features_line
 
         print(features_line(), flush=True)
         table_name = "ablation" if args.ablation else "factors" if args.factors else args.table
