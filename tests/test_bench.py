@@ -10,7 +10,7 @@ import torch
 
 from effnet.bench.harness import BenchConfig, run_bench
 from effnet.bench.markdown import markdown_table, peer_table
-from effnet.bench.memory import PeakRSS
+from effnet.bench.peak_memory import PeakRSS
 from effnet.cli import main
 
 

@@ -3,7 +3,7 @@
 Every candidate (implementation x backend) is built first, then measured in interleaved rounds
 (round 1: A, B, C ...; round 2: A, B, C ...) so that slow drift of the machine (other jobs, thermal)
 hits all candidates alike; the samples of all rounds are pooled. Memory is the growth of the peak resident
-set (VmHWM) over the warm-up calls, started from a trimmed heap (see :mod:`effnet.bench.memory`), by
+set (VmHWM) over the warm-up calls, started from a trimmed heap (see :mod:`effnet.bench.peak_memory`), by
 default in a fresh process per candidate: it includes everything the step allocates (PyTorch
 tensors, oneDNN scratch, ONNX Runtime's arena).
 """
@@ -22,7 +22,7 @@ import torch
 from effnet.bench.accuracy import LabelledImages, PathAccuracy
 from effnet.bench.candidates import REFERENCES, Candidate, build_candidates
 from effnet.bench.machine import describe_machine, measure_peaks
-from effnet.bench.memory import PeakRSS
+from effnet.bench.peak_memory import PeakRSS
 from effnet.bench.timing import TimingStats
 from effnet.choices import BENCH_BACKENDS
 

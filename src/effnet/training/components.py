@@ -107,7 +107,7 @@ def build_parts(cfg: TrainConfig, info: DistInfo, model_config: ModelConfig, num
         freeze_backbone(model)
     freeze_stages(model, cfg.freeze_stages)
     if cfg.grad_checkpointing or cfg.checkpoint_stages is not None:
-        from effnet.arch.memory import early_stages
+        from effnet.arch.memory_saving import early_stages
 
         stages = early_stages(model) if cfg.checkpoint_stages == "early" else cfg.checkpoint_stages
         model.set_grad_checkpointing(cfg.grad_checkpointing or True, stages)
