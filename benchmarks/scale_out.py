@@ -161,7 +161,7 @@ def main():
     args = parser.parse_args()
     import torch
 
-    from effnet.bench.harness import describe_machine
+    from effnet.bench.machine import describe_machine
 
     print("machine:", describe_machine(), "| CPU features:", torch.backends.cpu.get_cpu_capability(), flush=True)
     if not args.skip_train:

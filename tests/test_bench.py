@@ -8,8 +8,9 @@ import json
 import pytest
 import torch
 
-from effnet.bench.harness import BenchConfig, markdown_table, peer_table, run_bench
-from effnet.bench.memory import PeakRSS
+from effnet.bench.harness import BenchConfig, run_bench
+from effnet.bench.markdown import markdown_table, peer_table
+from effnet.bench.peak_memory import PeakRSS
 from effnet.cli import main
 
 
@@ -69,17 +70,17 @@ def test_infer_bench_rows_ratios_and_table(monkeypatch):
 
 def test_bf16_peak_is_skipped_where_the_cpu_lacks_bf16(monkeypatch):
     import effnet.bench.cpu
-    from effnet.bench.harness import _measure_peaks
+    from effnet.bench.machine import measure_peaks
 
     cfg = BenchConfig(backends=("eager", "bf16"), matmul_n=64)
     monkeypatch.setattr(effnet.bench.cpu, "has_feature", lambda name: False)
     machine = {"threads": 1}
-    _measure_peaks(cfg, machine, log=lambda msg: None)
+    measure_peaks(cfg.backends, cfg.matmul_n, machine, log=lambda msg: None)
     assert machine["matmul_peak_gflops_fp32"] > 0 and "matmul_peak_gflops_bf16" not in machine
     assert "lacks avx512_bf16 and amx" in machine["matmul_peak_bf16_skipped"]
     monkeypatch.setattr(effnet.bench.cpu, "has_feature", lambda name: name == "amx")
     machine = {"threads": 1}
-    _measure_peaks(cfg, machine, log=lambda msg: None)
+    measure_peaks(cfg.backends, cfg.matmul_n, machine, log=lambda msg: None)
     assert machine["matmul_peak_gflops_bf16"] > 0
 
 

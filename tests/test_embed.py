@@ -63,6 +63,18 @@ def test_embed_files_api_keeps_input_order(photo_dir):
     assert emb.files == [str(f) for f in files] and emb.features.shape == (2, 1280) and emb.skipped == []
 
 
+def test_embed_backend_onnxruntime_gives_the_eager_features(photo_dir, tmp_path):
+    """--backend runs the headless backbone in ONNX Runtime, like predict's; the features agree with eager."""
+    files = [photo_dir / "1_coffee.jpg", photo_dir / "0_astronaut.jpg"]
+    eager = embed_files(files, "lite0", "lite0", image_size=64, batch_size=2, progress=False, workers=0)
+    out = tmp_path / "ort.npz"
+    assert main(["embed", *map(str, files), "--weights", "lite0", "--image-size", "64", "--backend", "onnxruntime",
+                 "--out", str(out), "--no-progress", "--workers", "0"]) == 0
+    saved = np.load(out)
+    assert list(saved["files"]) == [str(f) for f in files]
+    np.testing.assert_allclose(saved["features"], eager.features, rtol=1e-4, atol=1e-4)
+
+
 def test_linear_head_fit_separates_real_features(tmp_path):
     """Digits through the real Lite0 features: the probe must beat chance by far on held-out images."""
     data = write_digits(tmp_path / "digits", classes=(0, 1, 7), per_class=12, size=32)

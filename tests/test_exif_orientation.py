@@ -67,10 +67,10 @@ def test_every_orientation_classified_as_the_upright_photo(photos):
     model = classifier.model
     transform = effnet.eval_transform("lite0")
     expected = classify(model, [Image.fromarray(upright)], transform, top=1)[0][0]
-    assert expected.name in ("tabby", "tiger cat")  # the photo is a tabby; Lite0 says tiger cat, 39%
+    assert expected.label in ("tabby", "tiger cat")  # the photo is a tabby; Lite0 says tiger cat, 39%
     results = list(predict_files(classifier, [paths[tag] for tag in sorted(paths)], top=1, workers=0))
     assert all(error is None for _, _, error in results)
-    assert [preds[0].label for _, preds, _ in results] == [expected.name] * 8
+    assert [preds[0].label for _, preds, _ in results] == [expected.label] * 8
     with Image.open(paths[6]) as raw:  # the stored pixels alone are not the upright photo
         assert raw.size == (upright.shape[0], upright.shape[1])
 

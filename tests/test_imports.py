@@ -52,7 +52,7 @@ def _imports(path: Path, name: str) -> set[str]:
             if node.level:  # relative import
                 base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
             if base.startswith("effnet"):
-                # ``from effnet.arch import memory`` imports the module effnet.arch.memory
+                # ``from effnet.arch import fastpath`` imports the module effnet.arch.fastpath
                 found |= {f"{base}.{a.name}" if _is_module(f"{base}.{a.name}") else base for a in node.names}
     return found
 

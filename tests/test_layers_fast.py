@@ -1,4 +1,4 @@
-"""Memory-efficient Swish / SE gate and per-block checkpointing: same numbers as plain autograd."""
+"""The training forms (memory-efficient Swish / SE, per-block checkpointing): same numbers as plain autograd."""
 
 from __future__ import annotations
 
@@ -9,37 +9,37 @@ import torch
 import torch.nn.functional as F
 
 from effnet import create_model
-from effnet.arch import fastpath, layers, memory
+from effnet.arch import fastpath, memory_saving
 from effnet.arch.flops import model_cost
 from perf_util import lively
 
 
 def test_swish_gradient_equals_autograd_silu():
     x = torch.randn(4, 8, 5, 5, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(memory.SwishFunction.apply, (x,))
+    assert torch.autograd.gradcheck(memory_saving.SwishFunction.apply, (x,))
     g = torch.randn_like(x)
-    (mine,) = torch.autograd.grad(layers.Swish()(x), x, g)
+    (mine,) = torch.autograd.grad(memory_saving.LeanSwish()(x), x, g)
     (plain,) = torch.autograd.grad(F.silu(x), x, g)
     torch.testing.assert_close(mine, plain, rtol=1e-12, atol=1e-12)
 
 
 def test_swish_saves_only_its_input():
     x = torch.randn(2, 3, 4, 4, requires_grad=True)
-    y = layers.Swish()(x * 1.0)
+    y = memory_saving.LeanSwish()(x * 1.0)
     assert isinstance(y.grad_fn, torch.autograd.function.BackwardCFunction)
     saved = y.grad_fn.saved_tensors
     assert len(saved) == 1 and saved[0].shape == x.shape
 
 
 def test_squeeze_excite_gradients_equal_plain_autograd():
-    se = layers.SqueezeExcite(6, 3).double()
+    se = memory_saving.LeanSqueezeExcite(6, 3).double()
     x = torch.randn(3, 6, 7, 5, dtype=torch.float64, requires_grad=True)
     weights = (se.reduce.weight.flatten(1), se.reduce.bias, se.expand.weight.flatten(1), se.expand.bias)
-    assert torch.autograd.gradcheck(lambda x, *w: memory.SqueezeExciteFunction.apply(x, F.silu, *w), (x, *weights))
+    assert torch.autograd.gradcheck(lambda x, *w: memory_saving.SqueezeExciteFunction.apply(x, F.silu, *w), (x, *weights))
     up = torch.randn(3, 6, 7, 5, dtype=torch.float64)
     params = [x, *se.parameters()]
     mine = torch.autograd.grad(se(x), params, up)
-    with memory.disabled(se):
+    with memory_saving.disabled(se):
         plain = torch.autograd.grad(se(x), params, up)
     assert se.memory_efficient and se.act.memory_efficient  # restored
     for a, b in zip(mine, plain, strict=True):
@@ -95,7 +95,7 @@ def test_eval_outputs_and_names_unchanged():
     with torch.no_grad():
         fast = model(x)
     with_autograd = model(x.clone().requires_grad_())  # the memory-efficient Swish / SE functions run
-    with memory.disabled(model), fastpath.disabled(model), torch.no_grad():
+    with memory_saving.disabled(model), fastpath.disabled(model), torch.no_grad():
         plain = model(x)  # the reference: plain PyTorch ops, BatchNorm unfolded
     assert plain.abs().max() > 0.1
     torch.testing.assert_close(fast, plain, rtol=1e-10, atol=1e-10)
@@ -133,8 +133,8 @@ def test_checkpointing_modes_trade_memory_for_recompute():
         saved[mode] = _saved_bytes(model, x)
     assert saved["full"] < saved["selective"] < 0.6 * saved[False], saved
     model = create_model("b0", num_classes=10).train()
-    assert memory.early_stages(model) == [0, 1, 2]  # inputs at 1/2 and 1/4 of the image size
-    model.set_grad_checkpointing(True, stages=memory.early_stages(model))
+    assert memory_saving.early_stages(model) == [0, 1, 2]  # inputs at 1/2 and 1/4 of the image size
+    model.set_grad_checkpointing(True, stages=memory_saving.early_stages(model))
     early = _saved_bytes(model, x)
     assert saved["full"] < early < 0.6 * saved[False], (early, saved)  # 5 of 16 blocks hold most activations
     assert [b.grad_checkpointing for b in model.stages[3]] == [None] * 3

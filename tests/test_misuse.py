@@ -432,6 +432,8 @@ ROWS += [
         in_process=True, expect_in_stderr="--model b0 contradicts the run"),
     Row("predict with a damaged .onnx as weights", ("predict", "{t}/keep/lite0.onnx", "{photo}"), in_process=True,
         expect_in_stderr="{t}/keep/lite0.onnx is not a readable ONNX model"),
+    Row("embed --backend that does not exist", ("embed", "{photo}", "--out", "{t}/f.npz", "--backend", "tensorrt"),
+        in_process=True, expect_in_stderr="argument --backend: invalid choice: 'tensorrt'"),
 ]
 
 

@@ -19,10 +19,11 @@ from effnet.arch.config import get_config
 from effnet.arch.flops import count_macs, count_params, meta_model, model_cost
 from effnet.arch.layers import MBConv, SqueezeExcite
 from effnet.cli import main
-from effnet.search import engine
+from effnet.search import shared_study
 from effnet.search.grid import Coefficients, SearchSettings, run_search
-from effnet.search.nas import NasObjective, objective_value, pareto_front, run_nas
+from effnet.search.nas import NasObjective, objective_value, run_nas
 from effnet.search.space import SearchSpace, decode, encode, load_space, stage_choices, suggest
+from effnet.search.tables import pareto_front
 
 TINY = SearchSettings(data="demo", resolution=32, width=0.25, depth=0.25, max_steps=2)
 
@@ -108,13 +109,13 @@ def test_pareto_front_keeps_only_undominated_trials():
 
 
 def slots(study):
-    return [t.user_attrs[engine.SLOT] for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
+    return [t.user_attrs[shared_study.SLOT] for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
 
 
 def test_two_worker_processes_complete_every_trial_once(tmp_path):
     result = run_nas(TINY, SearchSpace(), tmp_path, trials=6, workers=2, heartbeat_s=1, train_fn=fake_top1,
                      log=lambda s: None, plot=False)
-    study = optuna.load_study(study_name="nas", storage=engine.default_storage(tmp_path))
+    study = optuna.load_study(study_name="nas", storage=shared_study.default_storage(tmp_path))
     assert sorted(slots(study)) == [f"t{i:03d}" for i in range(6)]  # no duplicate, no loss
     assert len(study.trials) == 6 and len(result.ranked) == 6
     values = [r["value"] for r in result.ranked]
@@ -132,17 +133,17 @@ def test_two_worker_processes_complete_every_trial_once(tmp_path):
 def test_a_killed_worker_trial_is_detected_by_heartbeat_and_retried(tmp_path):
     run_nas(TINY, SearchSpace(), tmp_path, trials=1, heartbeat_s=1, train_fn=fake_top1, log=lambda s: None,
             plot=False)  # creates the study; t000 done
-    spec = engine.StudySpec(name="nas", storage=engine.default_storage(tmp_path), heartbeat_s=1)
-    engine.prepare(spec, [(f"t{i:03d}", {}) for i in range(4)], optuna.load_study(
+    spec = shared_study.StudySpec(name="nas", storage=shared_study.default_storage(tmp_path), heartbeat_s=1)
+    shared_study.prepare(spec, [(f"t{i:03d}", {}) for i in range(4)], optuna.load_study(
         study_name="nas", storage=spec.storage).user_attrs["settings"])
     objective = NasObjective(TINY, SearchSpace(), 1e6, -0.07, 10, tmp_path, die_once_in_t001)
-    worker = multiprocessing.get_context("spawn").Process(target=engine._worker_main, args=(spec, objective, 1))
+    worker = multiprocessing.get_context("spawn").Process(target=shared_study._worker_main, args=(spec, objective, 1))
     worker.start()
     worker.join()
     assert worker.exitcode == -signal.SIGKILL
     study = optuna.load_study(study_name="nas", storage=spec.storage)
     dead = [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
-    assert [t.user_attrs[engine.SLOT] for t in dead] == ["t001"]
+    assert [t.user_attrs[shared_study.SLOT] for t in dead] == ["t001"]
 
     result = run_nas(TINY, SearchSpace(), tmp_path, trials=4, heartbeat_s=1, train_fn=fake_top1, log=lambda s: None,
                      plot=False)
@@ -247,7 +248,7 @@ def test_a_test_split_is_read_as_the_held_out_split(tmp_path):
     """CIFAR-10's layout (train/ and test/, no val/): the final comparisons evaluate on test/."""
     from PIL import Image
 
-    from effnet.training.data import find_splits
+    from effnet.data.folders import find_splits
 
     for split in ("train", "test"):
         for label in ("cat", "dog"):

@@ -10,8 +10,8 @@ from skimage import data
 
 from _images import bomb_png
 from effnet.data.transforms import eval_transform
-from effnet.deploy.pipeline import Prediction, image_batches, load_classifier
-from effnet.deploy.predict import classify
+from effnet.deploy.pipeline import image_batches, load_classifier
+from effnet.deploy.predict import Prediction, classify
 
 PHOTOS = ("chelsea", "coffee", "rocket", "astronaut")
 CATS = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
@@ -64,4 +64,4 @@ def test_batched_equals_one_at_a_time(lite0, photos):
     single = [classify(lite0.model, [Image.open(p)], eval_transform("lite0"), top=5)[0] for p in good]
     for b, s in zip(batched, single):
         assert [p.index for p in b] == [p.index for p in s]
-        assert [p.score for p in b] == pytest.approx([p.probability for p in s], abs=1e-5)
+        assert [p.score for p in b] == pytest.approx([p.score for p in s], abs=1e-5)

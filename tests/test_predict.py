@@ -26,10 +26,10 @@ def lite0():
 def test_real_photos_top1(lite0):
     images = [Image.fromarray(getattr(data, n)()) for n in ("chelsea", "coffee", "rocket")]
     cat, coffee, rocket = classify(lite0, images, eval_transform("lite0"), top=5)
-    assert cat[0].name in CATS and cat[0].probability > 0.3
-    assert coffee[0].name == "espresso"
-    assert rocket[0].name in {"missile", "projectile"}
-    assert sum(p.probability for p in cat) <= 1.0 + 1e-6
+    assert cat[0].label in CATS and cat[0].score > 0.3
+    assert coffee[0].label == "espresso"
+    assert rocket[0].label in {"missile", "projectile"}
+    assert sum(p.score for p in cat) <= 1.0 + 1e-6
 
 
 def test_matches_timm_with_the_same_file(lite0):
@@ -99,5 +99,5 @@ def test_real_lite1_lite2(tag):
     model = effnet.create_model(tag, weights=tag).eval()
     images = [Image.fromarray(getattr(data, n)()) for n in ("chelsea", "coffee")]
     cat, coffee = classify(model, images, eval_transform(tag), top=5)
-    assert cat[0].name in CATS
-    assert coffee[0].name == "espresso"
+    assert cat[0].label in CATS
+    assert coffee[0].label == "espresso"

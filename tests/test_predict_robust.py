@@ -10,8 +10,9 @@ from PIL import Image
 from skimage import data
 
 from _images import bomb_png
+from effnet.choices import MAX_PIXELS
 from effnet.cli import main
-from effnet.deploy.predict import MAX_PIXELS, load_image_limited
+from effnet.deploy.predict import load_image_limited
 
 
 def test_a_decompression_bomb_is_skipped_and_the_rest_classified(tmp_path, capsys):

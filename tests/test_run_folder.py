@@ -159,21 +159,21 @@ def test_weights_that_cannot_be_written_at_the_end_point_to_the_checkpoint(data,
 SIGINT_AT_STEP = """
 import os, signal, sys
 from effnet.cli import main
-from effnet.training import engine
+from effnet.training import loop
 
 # A shell starts background jobs (CI scripts, `cmd &`) with SIGINT ignored, and Python then keeps it
 # ignored; a terminal's Ctrl-C reaches a foreground process with Python's handler, which is the case tested.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
-step = engine._Run._train_step
+step = loop.TrainingRun._train_step
 
 def step_then_ctrl_c(self, images, labels):
     loss = step(self, images, labels)
-    if self.step == 2:  # Ctrl-C arrives while step 3 trains
+    if self.progress.step == 2:  # Ctrl-C arrives while step 3 trains
         os.kill(os.getpid(), signal.SIGINT)
     return loss
 
-engine._Run._train_step = step_then_ctrl_c
+loop.TrainingRun._train_step = step_then_ctrl_c
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -13,7 +13,7 @@ from effnet import create_model
 from effnet.arch.config import get_config
 from effnet.arch.flops import model_cost
 from effnet.arch.scaling import ALPHA, BETA, GAMMA, scaled_config
-from effnet.search import engine
+from effnet.search import shared_study
 from effnet.search.budget import structure_cost
 from effnet.search.grid import (
     Coefficients,
@@ -22,11 +22,10 @@ from effnet.search.grid import (
     family,
     run_search,
     save_family,
-    scaled_family_table,
-    search_table,
     spread,
 )
-from effnet.search.study import run_study, study_models, study_table
+from effnet.search.study import run_study, study_models
+from effnet.search.tables import scaled_family_table, search_table, study_table
 
 TINY = SearchSettings(data="demo", resolution=32, width=0.25, depth=0.25, max_steps=2)
 
@@ -106,8 +105,8 @@ def test_interrupted_search_resumes_without_retraining(tmp_path):
     first = Scorer(fail_on_call=4)
     with pytest.raises(KeyboardInterrupt):
         run_search(TINY, tmp_path, grid, train_fn=first, log=lambda s: None)
-    study = optuna.load_study(study_name="search", storage=engine.default_storage(tmp_path))
-    saved = engine.completed(study)
+    study = optuna.load_study(study_name="search", storage=shared_study.default_storage(tmp_path))
+    saved = shared_study.completed(study)
     assert [r["key"] for r in saved] == [c.key for c in grid[:3]]  # finished ones survived, intact
 
     second = Scorer()

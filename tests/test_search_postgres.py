@@ -18,7 +18,7 @@ import optuna
 import pytest
 
 from _postgres import Cluster, find_bin_dir
-from effnet.search import engine
+from effnet.search import shared_study
 from effnet.search.grid import SearchSettings
 from effnet.search.nas import run_nas
 from effnet.search.space import SearchSpace
@@ -76,7 +76,7 @@ def trials(url, name):
 
 
 def assert_each_slot_done_once(url, name, n):
-    done = sorted(t.user_attrs[engine.SLOT] for t in trials(url, name) if t.state == DONE)
+    done = sorted(t.user_attrs[shared_study.SLOT] for t in trials(url, name) if t.state == DONE)
     assert done == [f"t{i:03d}" for i in range(n)]
 
 
@@ -93,8 +93,8 @@ def test_two_commands_share_one_study_and_a_killed_worker_is_retried(cluster, tm
     def worker_mid_trial():
         assert all(p.poll() is None for p in commands.values()), "a command ended before any trial was seen"
         for t in trials(url, "mine"):
-            if t.state == optuna.trial.TrialState.RUNNING and engine.WORKER in t.user_attrs:
-                return t.number, int(t.user_attrs[engine.WORKER].rsplit(":", 1)[1])
+            if t.state == optuna.trial.TrialState.RUNNING and shared_study.WORKER in t.user_attrs:
+                return t.number, int(t.user_attrs[shared_study.WORKER].rsplit(":", 1)[1])
         return None
 
     number, pid = wait_for(worker_mid_trial, "a worker running a trial")
@@ -112,7 +112,7 @@ def test_two_commands_share_one_study_and_a_killed_worker_is_retried(cluster, tm
     failed = [t.number for t in all_trials if t.state == optuna.trial.TrialState.FAIL]
     assert number in failed  # (on a machine loaded far past its cores a slow heartbeat can fail one more)
     killed = all_trials[number]
-    done = next(t for t in all_trials if t.state == DONE and t.user_attrs[engine.SLOT] == killed.user_attrs[engine.SLOT])
+    done = next(t for t in all_trials if t.state == DONE and t.user_attrs[shared_study.SLOT] == killed.user_attrs[shared_study.SLOT])
     # the retry keeps what the killed attempt had sampled (the sampler fills in the rest)
     assert done.system_attrs.get("failed_trial") is not None and killed.params.items() <= done.params.items()
     assert len(all_trials) == 4 + len(failed)  # every extra trial is a retry: no slot enqueued twice by two commands

@@ -22,7 +22,7 @@ from PIL import Image  # noqa: E402
 
 from _images import bomb_png  # noqa: E402
 from _serve_utils import Client, ServerProcess, multipart, photos, server_in_thread  # noqa: E402
-from effnet.deploy.pipeline import Prediction  # noqa: E402
+from effnet.deploy.predict import Prediction  # noqa: E402
 from effnet.serve import local_app  # noqa: E402
 
 

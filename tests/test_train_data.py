@@ -7,9 +7,10 @@ import pytest
 
 from _train_utils import TINY, tiny_kwargs, write_digits
 from effnet.cli import main
+from effnet.data.folders import default_workers, find_splits
 from effnet.training import TrainConfig, train
 from effnet.training.checkpoint import load_latest
-from effnet.training.data import default_workers, demo_dataset, find_splits
+from effnet.training.data import demo_dataset
 
 
 def test_corrupt_truncated_and_non_image_files_are_skipped_and_listed(tmp_path):

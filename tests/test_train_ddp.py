@@ -19,7 +19,7 @@ import torch.multiprocessing as mp
 from _train_utils import tiny_kwargs, write_digits
 from effnet.training import TrainConfig, train
 from effnet.training.distributed import DistInfo
-from effnet.training.engine import _Run
+from effnet.training.loop import TrainingRun
 
 
 def _free_port():
@@ -54,7 +54,7 @@ def test_two_gloo_ranks_match_each_other_and_one_process(tmp_path):
     single = train(TrainConfig(**dict(kw, out_dir=str(tmp_path / "single"))))
     one = single.model.state_dict()
     # The weights the run starts from: the trainer's own setup (seeding, model), without a step.
-    start = _Run(TrainConfig(**kw), DistInfo(device=torch.device("cpu"))).model.state_dict()
+    start = TrainingRun(TrainConfig(**kw), DistInfo(device=torch.device("cpu"))).model.state_dict()
     moved = 0
     for key in one:
         if one[key].is_floating_point():

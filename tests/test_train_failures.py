@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from _train_utils import tiny_kwargs, write_digits
-from effnet.training import TrainConfig, engine, train
+from effnet.training import TrainConfig, loop, train
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def fail_in_first_step(monkeypatch):
     def step(self, images, labels):
         raise RuntimeError("the first step failed")
 
-    monkeypatch.setattr(engine._Run, "_train_step", step)
+    monkeypatch.setattr(loop.TrainingRun, "_train_step", step)
 
 
 def test_batch_of_one_at_a_1x1_map_is_refused_before_anything_is_written(data, tmp_path):
@@ -66,7 +66,7 @@ def test_ctrl_c_before_the_first_step_keeps_nothing_and_says_start_again(data, t
     def step(self, images, labels):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine._Run, "_train_step", step)
+    monkeypatch.setattr(loop.TrainingRun, "_train_step", step)
     with pytest.raises(KeyboardInterrupt, match="no checkpoint was written; rerun the same command to start again"):
         train(_cfg(data, tmp_path / "run"))
     assert not (tmp_path / "run").exists()

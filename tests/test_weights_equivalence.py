@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import save_file
 
 import effnet
+from effnet.arch.layers import MBConv
 from effnet.weights import read_weights
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -37,7 +38,7 @@ def randomise(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
         # Small gammas on each block's last BN (the residual branch): otherwise 45-55 random blocks
         # (B6/B7) grow activations to ~1e10, where float32 rounding alone exceeds any absolute tolerance.
         for mod in model.modules():
-            if type(mod).__name__ in ("MBConv", "InvertedResidual", "DepthwiseSeparableConv"):
+            if isinstance(mod, MBConv) or type(mod).__name__ in ("InvertedResidual", "DepthwiseSeparableConv"):
                 last_bn = [m for m in mod.modules() if isinstance(m, torch.nn.BatchNorm2d)][-1]
                 last_bn.weight.copy_(torch.rand(last_bn.num_features, generator=g) * 0.2 + 0.1)
     return model.eval()

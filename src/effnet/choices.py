@@ -22,7 +22,7 @@ TRAIN_BACKENDS = {
     "channels_last": "NHWC input, fp32",
     "bf16": "NHWC, bf16 autocast (as `effnet train --amp bf16`)",
     "checkpoint": "NHWC, fp32, per-block activation checkpointing (whole blocks recomputed)",
-    "checkpoint_early": "NHWC, fp32, full checkpointing of the high-resolution stages only (effnet.arch.memory.early_stages)",
+    "checkpoint_early": "NHWC, fp32, full checkpointing of the high-resolution stages only (effnet.arch.memory_saving.early_stages)",
     "checkpoint_selective": "NHWC, fp32, selective checkpointing (conv outputs kept, the rest recomputed)",
     "bf16_checkpoint": "NHWC, bf16 autocast and per-block checkpointing",
     "plain_autograd": "NHWC, fp32, effnet's memory-efficient Swish/SE switched off (effnet only)",

@@ -16,6 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from effnet.arch import fastpath, memory_saving
+from effnet.arch.forms import plain_copy, swap_forms
+
 
 class FeatureInfo(list):
     """timm's feature description: a list of ``{"num_chs", "reduction", "module"}`` dicts.
@@ -79,6 +82,15 @@ class FeatureExtractor(nn.Module):
         cfg = getattr(model, "pretrained_cfg", None)
         if cfg is not None:
             self.pretrained_cfg = dict(cfg)
+        self.train(model.training)
+
+    def train(self, mode: bool = True) -> nn.Module:
+        """As :meth:`effnet.arch.model.EfficientNet.train`: each block in that mode's form."""
+        super().train(mode)
+        return swap_forms(self, memory_saving.TRAINING_FORMS if mode else fastpath.EVAL_FORMS)
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        return plain_copy(self)
 
     @property
     def out_channels(self) -> list[int]:

@@ -4,12 +4,12 @@ Paper section 4: the baseline's main block is the mobile inverted bottleneck (MB
 MobileNetV2 with squeeze-and-excitation added, Swish activations, and stochastic depth
 ("drop connect") on the residual branch.
 
-The blocks compute exactly that. Two optional ways of computing it faster live in their own
-modules and are switched per model by attributes these blocks carry:
-:mod:`effnet.arch.fastpath` (eval without autograd: BatchNorm folded, 1x1 convs as matmuls,
-in-place SE and residual; ``fast_eval``) and :mod:`effnet.arch.memory` (training: autograd
-functions that keep less, activation checkpointing; ``memory_efficient``, ``grad_checkpointing``).
-Each is a one-line branch here, skipped under ``torch.jit.script`` and FX tracing.
+The blocks compute exactly that, in plain PyTorch ops: what TorchScript, FX, torch.compile,
+torch.export, ONNX and ExecuTorch see. Two faster forms of some blocks are subclasses with the same
+parameters, swapped in by class when an EfficientNet changes mode (:mod:`effnet.arch.forms`):
+:mod:`effnet.arch.fastpath` in eval mode (BatchNorm folded, 1x1 convs as matmuls, in-place SE and
+residual) and :mod:`effnet.arch.memory_saving` in training (autograd functions that keep less,
+activation checkpointing). The switches they read are attributes of these blocks.
 """
 
 from __future__ import annotations
@@ -18,26 +18,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from effnet.arch import fastpath, memory
 from effnet.arch.scaling import BlockSpec
+from effnet.arch.switches import MATMUL_MAX_ROWS
 
 
 class Swish(nn.SiLU):
-    """x * sigmoid(x). In training it keeps only its input for the backward pass (``memory_efficient``).
+    """x * sigmoid(x): torch's SiLU, so code that looks for SiLU still finds it.
 
-    Subclasses nn.SiLU so code that looks for SiLU still finds it; ``inplace`` is honoured
-    where nothing needs to be kept.
+    ``memory_efficient`` is the switch of its training form (:class:`effnet.arch.memory_saving.LeanSwish`).
     """
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__(inplace)
         self.memory_efficient = True
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_scripting():  # TorchScript compiles neither the test nor the branch
-            if self.memory_efficient and memory.applies(x):
-                return memory.swish(x)
-        return F.silu(x, inplace=self.inplace)
 
 
 def make_activation(name: str) -> nn.Module:
@@ -96,7 +89,8 @@ class ConvBNAct(nn.Sequential):
 
     ``channels_last``: activations run NHWC, oneDNN's native layout (depthwise convs, BN and Swish
     about twice as fast); values are unchanged. Converting once at the stem is enough, later
-    layers find the layout already there.
+    layers find the layout already there. ``fast_eval`` and ``matmul_max_rows`` are the switches of
+    its eval form (:class:`effnet.arch.fastpath.FastConvBNAct`).
     """
 
     def __init__(
@@ -118,28 +112,19 @@ class ConvBNAct(nn.Sequential):
         self.act = make_activation(activation) if activation else nn.Identity()
         self.channels_last = True
         self.fast_eval = True
-        self.matmul_max_rows = fastpath.MATMUL_MAX_ROWS
-        self._folded = None  # fastpath's cache of the BN-folded weights
-
-    def train(self, mode: bool = True) -> ConvBNAct:
-        self._folded = None  # training changes the weights; do not keep a stale copy around
-        return super().train(mode)
+        self.matmul_max_rows = MATMUL_MAX_ROWS
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)  # returns x itself when already NHWC
-        if not torch.jit.is_scripting():
-            if fastpath.folds(self):
-                return self.act(fastpath.conv_bn(self, x))
         return self.act(self.bn(self.conv(x)))
 
 
 class SqueezeExcite(nn.Module):
-    """Channel attention: pool -> 1x1 reduce + Swish -> 1x1 expand + sigmoid -> rescale.
+    """Channel attention as the paper draws it: global pool, 1x1 conv, Swish, 1x1 conv, sigmoid, rescale.
 
     ``reduced`` is sized from the *block's input* channels (se_ratio * in), not the expanded ones.
-    ``forward(x, inplace=True)`` lets the eval fast path rescale ``x`` in place (MBConv passes its
-    depthwise conv's fresh output, which nothing else holds).
+    ``fast_eval`` and ``memory_efficient`` are the switches of its eval and training forms.
     """
 
     def __init__(self, channels: int, reduced: int, activation: str = "swish") -> None:
@@ -150,19 +135,8 @@ class SqueezeExcite(nn.Module):
         self.fast_eval = True
         self.memory_efficient = True
 
-    def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-        # The 1x1 convs act on a 1x1 map: as matmuls (same weights, viewed 2-D) they skip
-        # PyTorch's slow generic conv path.
-        w1, b1 = self.reduce.weight.flatten(1), self.reduce.bias
-        w2, b2 = self.expand.weight.flatten(1), self.expand.bias
-        if not torch.jit.is_scripting():
-            if self.memory_efficient and memory.applies(x):
-                return memory.squeeze_excite(x, self.act, w1, b1, w2, b2)
-        gate = torch.sigmoid(F.linear(self.act(F.linear(x.mean((2, 3)), w1, b1)), w2, b2))[:, :, None, None]
-        if not torch.jit.is_scripting():
-            if inplace and fastpath.applies(self):
-                return x.mul_(gate)
-        return x * gate
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.expand(self.act(self.reduce(x.mean((2, 3), keepdim=True)))))
 
 
 @torch.fx.wrap
@@ -194,8 +168,9 @@ class DropConnect(nn.Module):
 class MBConv(nn.Module):
     """Mobile inverted bottleneck: [expand 1x1] -> depthwise kxk -> [SE] -> project 1x1 (+ shortcut).
 
-    The expansion conv is omitted when expand == 1; the shortcut (and with it drop-connect)
-    exists only when stride == 1 and the channel count is unchanged.
+    The expansion conv (and SE) are identities when absent; the shortcut, and with it DropConnect,
+    exists only when stride == 1 and the channel count is unchanged. ``fast_eval`` and
+    ``grad_checkpointing`` (None, "full" or "selective") are the switches of its eval and training forms.
     """
 
     def __init__(
@@ -215,24 +190,10 @@ class MBConv(nn.Module):
         self.has_shortcut = spec.has_shortcut
         self.drop_connect = DropConnect(spec.drop_connect) if spec.has_shortcut else nn.Identity()
         self.fast_eval = True
-        self.grad_checkpointing = None  # None, "full" or "selective" (effnet.arch.memory)
-
-    def branch(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = self.dw(self.expand(x))
-        if hasattr(self.se, "reduce"):  # SqueezeExcite (TorchScript's isinstance misses renamed copies)
-            hidden = self.se(hidden, inplace=True)  # hidden is the depthwise conv's own output
-        return self.project(hidden)
+        self.grad_checkpointing = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_scripting():
-            if memory.checkpoints(self):  # keep only x, recompute the branch in the backward pass
-                return self.add_shortcut(memory.checkpointed(self, self.branch, x), x)
-        return self.add_shortcut(self.branch(x), x)
-
-    def add_shortcut(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        if not self.has_shortcut:
-            return out
-        if not torch.jit.is_scripting():
-            if fastpath.applies(self):
-                return out.add_(x)  # out is the project conv's fresh output
-        return self.drop_connect(out) + x
+        out = self.project(self.se(self.dw(self.expand(x))))
+        if self.has_shortcut:
+            out = self.drop_connect(out) + x
+        return out

@@ -14,9 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from effnet.arch import fastpath, memory
+from effnet.arch import fastpath, memory_saving
 from effnet.arch.config import STEM_STRIDE, ModelConfig, get_config
 from effnet.arch.features import FeatureInfo, take_indices
+from effnet.arch.forms import plain_copy, swap_forms
 from effnet.arch.layers import ConvBNAct, MBConv
 from effnet.arch.preprocessing import paper_preprocessing, timm_cfg
 from effnet.arch.scaling import (
@@ -112,6 +113,15 @@ class EfficientNet(nn.Module):
         # The paper's preprocessing; effnet.factory.create_model(weights=...) puts the weights' own in place.
         self.pretrained_cfg = timm_cfg(config, paper_preprocessing(config), num_classes)
         self._init_weights()
+        self.train()  # the blocks' training forms
+
+    def train(self, mode: bool = True) -> nn.Module:
+        """Training or eval mode, each block in that mode's form (:mod:`effnet.arch.forms`): fast in eval, lean in training."""
+        super().train(mode)
+        return swap_forms(self, memory_saving.TRAINING_FORMS if mode else fastpath.EVAL_FORMS)
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        return plain_copy(self)  # TorchScript compiles the paper's forward; the model keeps its forms
 
     def _make_classifier(self, num_classes: int) -> nn.Module:
         if num_classes == 0:
@@ -148,14 +158,14 @@ class EfficientNet(nn.Module):
         """Recompute MBConv activations in the backward pass: ``"full"`` (= True) or ``"selective"``,
         in every stage or only in ``stages`` (indices of ``self.stages``).
 
-        See :func:`effnet.arch.memory.set_grad_checkpointing` for what each keeps.
+        See :func:`effnet.arch.memory_saving.set_grad_checkpointing` for what each keeps.
         """
-        memory.set_grad_checkpointing(self, enable, stages)
+        memory_saving.set_grad_checkpointing(self, enable, stages)
 
     @torch.jit.ignore
     def set_memory_efficient(self, enable: bool = True) -> None:
         """Train with effnet's memory-efficient Swish / SE autograd functions (default) or plain autograd ops."""
-        memory.set_memory_efficient(self, enable)
+        memory_saving.set_memory_efficient(self, enable)
 
     @torch.jit.ignore
     def set_fast_eval(self, enable: bool = True, matmul_max_rows: int | None = None) -> None:

@@ -13,6 +13,10 @@ from typing import Any
 
 from torch import nn
 
+#: Default ``matmul_max_rows``: the measured CPU crossover (N*H*W) between matmul and oneDNN's 1x1 conv
+#: (above it the eval fast path runs a 1x1 conv as oneDNN's conv, below as one matmul).
+MATMUL_MAX_ROWS = 3136
+
 
 def set_switch(model: nn.Module, name: str, value: Any) -> int:
     """Set ``name`` to ``value`` on every submodule of ``model`` (itself included) that has it; returns how many."""

@@ -168,7 +168,7 @@ def _train_step(impl: str, backend: str, model: nn.Module, x: torch.Tensor) -> t
         if not hasattr(model, "set_grad_checkpointing"):
             raise ValueError(f"{impl} has no per-stage activation checkpointing")
         if backend == "checkpoint_early":
-            from effnet.arch.memory import early_stages
+            from effnet.arch.memory_saving import early_stages
 
             model.set_grad_checkpointing(True, stages=early_stages(model))
         else:

@@ -3,7 +3,7 @@
 Every candidate (implementation x backend) is built first, then measured in interleaved rounds
 (round 1: A, B, C ...; round 2: A, B, C ...) so that slow drift of the machine (other jobs, thermal)
 hits all candidates alike; the samples of all rounds are pooled. Memory is the growth of the peak resident
-set (VmHWM) over the warm-up calls, started from a trimmed heap (see :mod:`effnet.bench.memory`), by
+set (VmHWM) over the warm-up calls, started from a trimmed heap (see :mod:`effnet.bench.peak_memory`), by
 default in a fresh process per candidate: it includes everything the step allocates (PyTorch
 tensors, oneDNN scratch, ONNX Runtime's arena).
 """
@@ -11,7 +11,6 @@ tensors, oneDNN scratch, ONNX Runtime's arena).
 from __future__ import annotations
 
 import json
-import platform
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,11 +21,12 @@ import torch
 
 from effnet.bench.accuracy import LabelledImages, PathAccuracy
 from effnet.bench.candidates import REFERENCES, Candidate, build_candidates
-from effnet.bench.memory import PeakRSS
+from effnet.bench.machine import describe_machine, measure_peaks
+from effnet.bench.peak_memory import PeakRSS
 from effnet.bench.timing import TimingStats
 from effnet.choices import BENCH_BACKENDS
 
-__all__ = ["BENCH_BACKENDS", "REFERENCES", "BenchConfig", "BenchResult", "run_bench", "matmul_peak_gflops"]
+__all__ = ["BENCH_BACKENDS", "REFERENCES", "BenchConfig", "BenchResult", "run_bench"]
 
 
 @dataclass
@@ -140,56 +140,6 @@ def _ratio(a: Row, b: Row, kind: str = "same backend") -> dict[str, Any]:
     return d
 
 
-def matmul_peak_gflops(dtype: torch.dtype = torch.float32, n: int = 2048, iters: int = 5) -> float:
-    """Measured square-matmul GFLOP/s on this CPU: the roofline the model paths are compared to."""
-    from effnet.bench.timing import time_callable
-
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    stats = time_callable(lambda: torch.mm(a, b), warmup=2, iters=iters)
-    return 2 * n**3 / (stats.min_ms * 1e-3) / 1e9
-
-
-#: backends whose rows are compared with the bf16 matmul peak (all others: the fp32 peak)
-BF16_BACKENDS = ("bf16", "bf16_checkpoint")
-
-
-def _measure_peaks(cfg: BenchConfig, machine: dict[str, Any], log: Callable[[str], None]) -> None:
-    """The matmul peaks the requested backends are compared with: fp32 always, bf16 only for bf16 backends
-    and only where the CPU computes in bf16 (AVX512-BF16 or AMX; elsewhere PyTorch emulates it, slowly)."""
-    from effnet.bench.cpu import has_feature
-
-    log(f"measuring the fp32 matmul peak ({cfg.matmul_n}^2) on {machine['threads']} threads ...")
-    machine["matmul_peak_gflops_fp32"] = matmul_peak_gflops(torch.float32, cfg.matmul_n)
-    if not any(b in BF16_BACKENDS for b in cfg.backends):
-        machine["matmul_peak_bf16_skipped"] = "no bf16 backend requested"
-    elif not (has_feature("avx512_bf16") or has_feature("amx")):
-        machine["matmul_peak_bf16_skipped"] = "this CPU lacks avx512_bf16 and amx (bf16 is emulated)"
-    else:
-        log("measuring the bf16 matmul peak ...")
-        machine["matmul_peak_gflops_bf16"] = matmul_peak_gflops(torch.bfloat16, cfg.matmul_n)
-
-
-def describe_machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    from effnet.bench.cpu import features_line
-
-    return {
-        "cpu": cpu,
-        "cpu_features": features_line(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "capability": torch.backends.cpu.get_cpu_capability(),
-        "python": platform.python_version(),
-    }
-
-
 def _warm_up(cand: Candidate, cfg: BenchConfig) -> float:
     """Warm-up calls, from a trimmed heap: their RSS high-water growth is the candidate's peak memory."""
     with PeakRSS() as peak:
@@ -244,7 +194,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchResu
         torch.set_num_threads(cfg.threads)
     result = BenchResult(cfg, describe_machine())
     log(result.machine["cpu_features"])
-    _measure_peaks(cfg, result.machine, log)
+    measure_peaks(cfg.backends, cfg.matmul_n, result.machine, log)
     calibration = data.calibration if data is not None and len(data.calibration) else None  # None: bundled photos
     cands, result.skipped = build_candidates(cfg, log, calibration=calibration)
     scores = _score_paths(cfg, cands, data, log) if data is not None else {}
@@ -306,88 +256,3 @@ def _score_paths(
             log(f"scoring {cand.key} ...")
             scores[cand.key] = score(logits_of(cand.run, data.images, cfg.batch), data.labels, fp32)
     return scores
-
-
-def accuracy_table(result: BenchResult) -> str:
-    """Top-1/top-5 and agreement with fp32 of the rows that were scored, as GitHub markdown ('' if none)."""
-    info = result.machine.get("accuracy_data")
-    rows = [r for r in result.rows if r.accuracy is not None]
-    if not info or not rows:
-        return ""
-    lines = [f"Accuracy of {result.config.model} + {info['weights']} on {info['images']} images of {info['folder']} "
-             f"({info['calibration_images']} others calibrate int8); {result.machine.get('cpu_features', '')}:", "",
-             "| backend | top-1 % | top-5 % | top-1 agreement with fp32 % | images/s |", "|---|---:|---:|---:|---:|"]
-    for r in rows:
-        a = r.accuracy
-        lines.append(f"| {r.backend} | {a.top1:.1f} | {a.top5:.1f} | {a.agreement:.1f} | {r.images_per_s:.1f} |")
-    return "\n".join(lines)
-
-
-#: lossy paths: never effnet's "exact" path, never a peer's fp32 path
-LOSSY = ("bf16", "onnxruntime_int8", "executorch_int8")
-
-
-def peer_table(result: BenchResult) -> str:
-    """effnet's fastest exact (fp32) path and fastest int8 path against the fastest fp32 path of any
-    reference, at the large batch and at batch 1, as GitHub markdown ('' without references)."""
-    mine = [r for r in result.rows if r.impl == "effnet"]
-    peers = [r for r in result.rows if r.impl != "effnet" and r.backend not in LOSSY]
-    if not mine or not peers:
-        return ""
-    exact = [r for r in mine if r.backend not in LOSSY]
-    int8 = [r for r in mine if r.backend.endswith("_int8")]
-    lines = [f"effnet against the fastest peer path ({result.machine.get('cpu_features', '')}):", "",
-             f"| effnet path | fastest peer path | batch {result.config.batch} images/s | ratio | "
-             "fastest peer at batch 1 | b=1 p50 ms | ratio |", "|---|---|---:|---:|---|---:|---:|"]
-    best_peer = max(peers, key=_speed)
-    lat_peers = [r for r in peers if r.latency]
-    best_peer1 = min(lat_peers, key=lambda r: r.latency.p50_ms) if lat_peers else None
-    for label, rows in (("fastest exact", exact), ("fastest int8", int8)):
-        if not rows:
-            continue
-        a = max(rows, key=_speed)
-        cells = [f"{label}: {a.backend}", f"{best_peer.impl}/{best_peer.backend}",
-                 f"{a.images_per_s:.1f} vs {best_peer.images_per_s:.1f}", f"{a.images_per_s / best_peer.images_per_s:.2f}x"]
-        lat_rows = [r for r in rows if r.latency]
-        if best_peer1 and lat_rows:
-            a1 = min(lat_rows, key=lambda r: r.latency.p50_ms)
-            cells += [f"{best_peer1.impl}/{best_peer1.backend} (effnet: {a1.backend})",
-                      f"{a1.latency.p50_ms:.1f} vs {best_peer1.latency.p50_ms:.1f}",
-                      f"{best_peer1.latency.p50_ms / a1.latency.p50_ms:.2f}x"]
-        else:
-            cells += ["-", "-", "-"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def markdown_table(result: BenchResult) -> str:
-    """The rows and the effnet/reference ratios as GitHub markdown."""
-    cfg = result.config
-    machine = result.machine
-    bf16 = (f"{machine['matmul_peak_gflops_bf16']:.0f} bf16" if "matmul_peak_gflops_bf16" in machine
-            else f"bf16 not measured: {machine.get('matmul_peak_bf16_skipped', 'skipped')}")
-    lines = [
-        machine.get("cpu_features", ""),
-        f"Model {cfg.model}, mode {cfg.mode}, batch {cfg.batch}, {machine['threads']} threads; "
-        f"matmul peak {machine['matmul_peak_gflops_fp32']:.0f} GFLOP/s fp32, {bf16}.",
-        "",
-        "| implementation | backend | images/s | batch ms p50 | b=1 p50 ms | b=1 p90 ms | peak mem MB | % of matmul peak |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in result.rows:
-        p50 = f"{r.latency.p50_ms:.1f}" if r.latency else "-"
-        p90 = f"{r.latency.p90_ms:.1f}" if r.latency else "-"
-        frac = f"{100 * r.peak_fraction:.1f}" if r.peak_fraction == r.peak_fraction else "-"  # NaN: peak skipped
-        lines.append(f"| {r.impl} | {r.backend} | {r.images_per_s:.1f} | {r.batch_ms.p50_ms:.0f} | {p50} | {p90} | "
-                     f"{r.peak_mem_mb:.0f} | {frac} |")
-    ratios = result.ratios()
-    if ratios:
-        lines += ["", "| effnet | reference | kind | throughput ratio | b=1 latency ratio | memory ratio |",
-                  "|---|---|---|---:|---:|---:|"]
-        for d in ratios:
-            lat = f"{d['latency_p50']:.2f}x" if "latency_p50" in d else "-"
-            lines.append(f"| {d['effnet']} | {d['reference']} | {d['kind']} | {d['throughput']:.2f}x | {lat} | "
-                         f"{d['memory']:.2f}x |")
-    for key, why in result.skipped.items():
-        lines.append(f"\nskipped {key}: {why}")
-    return "\n".join(lines)

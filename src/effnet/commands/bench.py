@@ -61,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.bench.harness import BenchConfig, accuracy_table, markdown_table, peer_table, run_bench
+    from effnet.bench.harness import BenchConfig, run_bench
+    from effnet.bench.markdown import accuracy_table, markdown_table, peer_table
 
     compare = () if args.compare == ("none",) else args.compare
     cfg = BenchConfig(

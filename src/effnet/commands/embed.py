@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from effnet.choices import BACKENDS
 from effnet.commands._args import nonnegative_int
 
 
@@ -35,6 +36,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=nonnegative_int, default=None,
                    help="image-decoding processes (default: up to 4, no more than the CPUs available; 0: none)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--backend", choices=tuple(BACKENDS), default="eager",
+                   help="how to run the backbone (default eager), as for predict; which is fastest: docs/deploy.md")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar (there is none unless stderr is a terminal)")
 
@@ -80,7 +83,7 @@ def run_embed(args: argparse.Namespace) -> int:
     if missing is not None:
         raise FileNotFoundError(f"{missing}: no such file or folder")
     emb = embed_files(args.images, _setup(args), args.weights, args.image_size, args.batch_size, args.progress,
-                      args.workers)
+                      args.workers, args.backend)
     if not emb.files:
         raise ValueError(f"no readable images among {len(emb.skipped)} file(s) (first: {emb.skipped[0]}); "
                          "nothing written")
@@ -96,7 +99,7 @@ def run_probe(args: argparse.Namespace) -> int:
     from effnet.deploy.embed import linear_probe
 
     r = linear_probe(args.data, _setup(args), args.weights, args.image_size, args.batch_size, args.weight_decay,
-                     args.val_fraction, args.progress, args.workers)
+                     args.val_fraction, args.progress, args.workers, args.backend)
     for line in r.skipped:
         print(f"effnet probe: skipped {line}", file=sys.stderr)
     print(f"linear probe: val top-1 {r.top1:.2f}% (train {r.train_top1:.2f}%) on {len(r.classes)} classes, "

@@ -32,8 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from effnet.search.nas import nas_table, run_nas
+    from effnet.search.nas import run_nas
     from effnet.search.space import load_space
+    from effnet.search.tables import nas_table
 
     space = load_space(args.space)
     if args.model is not None and args.model != space.base:

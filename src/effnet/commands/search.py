@@ -50,7 +50,7 @@ def add_training_options(p: argparse.ArgumentParser, default_resolution: str) ->
 
 
 def add_engine_options(p: argparse.ArgumentParser, default_study: str) -> None:
-    """The Optuna engine's options (see effnet.search.engine)."""
+    """The Optuna engine's options (see effnet.search.shared_study)."""
     p.add_argument("--workers", type=int, default=1, help="local worker processes sharing the study (default 1)")
     p.add_argument("--storage", metavar="URL", help="study storage: a database URL Optuna accepts (postgresql://..., "
                    "mysql://..., sqlite:///FILE) or journal:///PATH on a shared file system (default: OUT/study.db)")
@@ -121,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     options = EngineOptions(storage=args.storage, study_name=args.study_name, workers=args.workers,
                             heartbeat_s=args.heartbeat)
     if args.study:
-        from effnet.search.study import run_study, study_table
+        from effnet.search.study import run_study
+        from effnet.search.tables import study_table
 
         records, plot = run_study(settings, out, args.levels, Coefficients(args.alpha, args.beta, args.gamma),
                                   options=options)
@@ -133,15 +134,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace, settings: object, out: Path, options: object, step: float) -> int:
-    from effnet.search.grid import (
-        coefficient_grid,
-        family,
-        run_search,
-        save_family,
-        scaled_family_table,
-        search_table,
-        spread,
-    )
+    from effnet.search.grid import coefficient_grid, family, run_search, save_family, spread
+    from effnet.search.tables import scaled_family_table, search_table
 
     grid = coefficient_grid(args.factor, args.tolerance, step, args.max_coefficient)
     candidates = spread(grid, args.max_candidates)

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             "resume", "overwrite", "checkpoint_every_steps", "keep_checkpoints", "workers", "device", "amp", "channels_last",
             "compile", "grad_checkpointing", "checkpoint_stages", "sync_bn", "freeze_bn", "seed", "threads", "progress"]
     if args.workers is None:
-        from effnet.training.data import default_workers
+        from effnet.data.folders import default_workers
 
         args.workers = default_workers()
     result = train(TrainConfig(data=data, **{k: getattr(args, k) for k in keys}))

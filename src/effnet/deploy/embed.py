@@ -25,12 +25,20 @@ class Embeddings:
     labels: np.ndarray | None = None  # class indices, when the images came from class folders
 
 
-def feature_model(model: str, weights: str | None) -> tuple[torch.nn.Module, Any]:  # noqa: ANN401
-    """The backbone with pooled-feature output (no classifier), in eval mode, and its weight source."""
+def feature_model(model: str, weights: str | None, backend: str = "eager",
+                  image_size: int | None = None) -> tuple[torch.nn.Module, Any]:  # noqa: ANN401
+    """The backbone with pooled-feature output (no classifier), in eval mode, on ``backend`` (one of
+    :data:`effnet.deploy.backends.BACKENDS`, as for predict), and its weight source."""
+    from effnet.data.transforms import preprocessing_for
+    from effnet.deploy.backends import with_backend
     from effnet.factory import create_model
 
     net = create_model(model, weights=weights, num_classes=0).eval()
-    return net, (weights if weights else net.config)
+    source = weights if weights else net.config
+    if backend != "eager":  # exported at the size the images are preprocessed to
+        size = image_size or preprocessing_for(source).resolution
+        net = with_backend(net, backend, size)
+    return net, source
 
 
 def embed_samples(net: torch.nn.Module, samples: list[tuple[str, int]], transform: Any, batch_size: int = 32,  # noqa: ANN401
@@ -56,7 +64,8 @@ def embed_samples(net: torch.nn.Module, samples: list[tuple[str, int]], transfor
 
 
 def embed_files(paths: Iterable[str | Path], model: str, weights: str | None, image_size: int | None = None,
-                batch_size: int = 32, progress: bool = True, workers: int | None = None) -> Embeddings:
+                batch_size: int = 32, progress: bool = True, workers: int | None = None,
+                backend: str = "eager") -> Embeddings:
     """Pooled features of image files and folders (searched recursively, sorted), in that order."""
     from effnet.data.folders import image_files
     from effnet.data.transforms import eval_transform
@@ -64,7 +73,7 @@ def embed_files(paths: Iterable[str | Path], model: str, weights: str | None, im
     files = image_files(paths)
     if not files:
         raise FileNotFoundError(f"no image files found in {', '.join(map(str, paths))}")
-    net, source = feature_model(model, weights)
+    net, source = feature_model(model, weights, backend, image_size)
     result = embed_samples(net, [(str(f), -1) for f in files], eval_transform(source, resolution=image_size),
                            batch_size, progress, workers=workers)
     result.labels = None
@@ -136,13 +145,13 @@ def fit_linear_head(features: np.ndarray, labels: np.ndarray, num_classes: int, 
 
 def linear_probe(data: str | Path, model: str, weights: str | None, image_size: int | None = None,
                  batch_size: int = 32, weight_decay: float = 1e-3, val_fraction: float | None = None,
-                 progress: bool = True, workers: int | None = None) -> ProbeResult:
+                 progress: bool = True, workers: int | None = None, backend: str = "eager") -> ProbeResult:
     """Embed ``data``'s train and val splits once, fit a linear head, report val top-1 (%)."""
     from effnet.data.folders import find_splits
     from effnet.data.transforms import eval_transform
 
     splits = find_splits(data, val_fraction)
-    net, source = feature_model(model, weights)
+    net, source = feature_model(model, weights, backend, image_size)
     transform = eval_transform(source, resolution=image_size)
     t0 = time.perf_counter()
     train = embed_samples(net, splits.train, transform, batch_size, progress, "embedding train", workers)

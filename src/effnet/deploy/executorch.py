@@ -11,7 +11,6 @@ Needs the ``edge`` extra (``pip install 'effnet[edge]'``: executorch).
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -56,35 +55,6 @@ def quantize_pt2e(model: nn.Module, example: torch.Tensor, calibration: torch.Te
     return convert_pt2e(prepared)
 
 
-class _PlainSqueezeExcite(nn.Module):
-    """Squeeze-excitation as the paper draws it (pool with keepdim, 1x1 convs), the form XNNPACK delegates.
-
-    effnet's own SE runs its 1x1 convs as matmuls on the pooled vector (faster in PyTorch eager);
-    XNNPACK takes neither the 2-D mean nor matmuls with weights viewed from conv weights, which left
-    32 matmuls and 16 means of B0 on ExecuTorch's portable kernels and split the graph into 34
-    delegates (4x slower than torchvision's B0). Same weights, same result.
-    """
-
-    def __init__(self, se: nn.Module) -> None:
-        super().__init__()
-        self.reduce, self.act, self.expand = se.reduce, se.act, se.expand
-
-    def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-        return x * torch.sigmoid(self.expand(self.act(self.reduce(x.mean((2, 3), keepdim=True)))))
-
-
-def xnnpack_friendly(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose squeeze-excitation blocks use the plain form XNNPACK delegates whole."""
-    from effnet.arch.layers import SqueezeExcite
-
-    model = copy.deepcopy(model)
-    for module in list(model.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, SqueezeExcite):
-                setattr(module, name, _PlainSqueezeExcite(child))
-    return model
-
-
 def lower_to_xnnpack(model: nn.Module, example: torch.Tensor, metadata: dict[str, str] | None = None) -> bytes:
     """The serialized ExecuTorch program of ``model`` with everything XNNPACK supports delegated to it.
 
@@ -98,7 +68,9 @@ def lower_to_xnnpack(model: nn.Module, example: torch.Tensor, metadata: dict[str
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.export.export(xnnpack_friendly(model), (example,))
+        # torch.export sees the blocks' plain forward: squeeze-excitation as pool + 1x1 convs, the form
+        # XNNPACK delegates whole (the eager eval form's matmuls on a 2-D mean are not delegated)
+        program = torch.export.export(model, (example,))
         constants = {METADATA_METHOD: json.dumps(metadata)} if metadata else None
         return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()],
                                            constant_methods=constants).to_executorch().buffer

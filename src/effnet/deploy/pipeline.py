@@ -19,17 +19,11 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from effnet.choices import MAX_PIXELS
 from effnet.data.folders import IMAGE_EXTENSIONS, image_files
 from effnet.data.transforms import eval_transform, upright_rgb
-from effnet.deploy.predict import MAX_PIXELS, load_image_limited
+from effnet.deploy.predict import Prediction, load_image_limited, top_predictions
 from effnet.weights.registry import Preprocessing
-
-
-@dataclass(frozen=True)
-class Prediction:
-    label: str
-    index: int
-    score: float  # softmax probability
 
 
 class Classifier:
@@ -66,14 +60,7 @@ class Classifier:
 
     def classify_batch(self, batch: torch.Tensor, topk: int = 5) -> list[list[Prediction]]:
         """The ``topk`` classes with softmax probabilities for each image of the batch."""
-        return self.top_predictions(self.logits(batch), topk)
-
-    def top_predictions(self, logits: torch.Tensor, topk: int = 5) -> list[list[Prediction]]:
-        if topk < 1:
-            raise ValueError(f"top-k must be >= 1, got {topk}")
-        values, indices = logits.softmax(dim=1).topk(min(topk, logits.shape[1]), dim=1)
-        return [[Prediction(self.classes[i], i, p) for i, p in zip(idxs, vals)]
-                for vals, idxs in zip(values.tolist(), indices.tolist())]
+        return top_predictions(self.logits(batch), self.classes, topk)
 
 
 def load_classifier(model: str | None, weights: str | None, backend: str = "eager", *,

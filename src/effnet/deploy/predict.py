@@ -21,9 +21,20 @@ from effnet.data.transforms import load_image, to_rgb
 
 @dataclass(frozen=True)
 class Prediction:
+    """One of an image's top classes: what ``effnet predict``, the pipeline and the server report."""
+
+    label: str
     index: int
-    name: str
-    probability: float
+    score: float  # softmax probability
+
+
+def top_predictions(logits: torch.Tensor, classes: Sequence[str], topk: int = 5) -> list[list[Prediction]]:
+    """The ``topk`` classes with softmax probabilities for each row of ``logits`` (N, len(classes))."""
+    if topk < 1:
+        raise ValueError(f"top-k must be >= 1, got {topk}")
+    values, indices = logits.float().softmax(dim=1).topk(min(topk, logits.shape[1]), dim=1)
+    return [[Prediction(classes[i], i, p) for i, p in zip(idxs, vals)]
+            for vals, idxs in zip(values.tolist(), indices.tolist())]
 
 
 @torch.no_grad()
@@ -41,22 +52,19 @@ def classify(
     results: list[list[Prediction]] = []
     for start in range(0, len(images), batch_size):
         batch = torch.stack([transform(to_rgb(im)) for im in images[start:start + batch_size]]).to(device)
-        probs = model(batch).float().softmax(dim=1)
-        label = _labeller(names, probs.shape[1])
-        values, indices = probs.topk(min(top, probs.shape[1]), dim=1)
-        for vals, idxs in zip(values.tolist(), indices.tolist()):
-            results.append([Prediction(i, label(i), p) for i, p in zip(idxs, vals)])
+        logits = model(batch)
+        results += top_predictions(logits, _class_names(names, logits.shape[1]), top)
     return results
 
 
-def _labeller(names: Sequence[str] | None, num_outputs: int) -> Any:  # noqa: ANN401 - int -> str
+def _class_names(names: Sequence[str] | None, num_outputs: int) -> Sequence[str]:
     if names is None and num_outputs == len(imagenet_classes()):
-        names = imagenet_classes()
+        return imagenet_classes()
     if names is None:
-        return lambda i: f"class {i}"
+        return [f"class {i}" for i in range(num_outputs)]
     if len(names) != num_outputs:
         raise ValueError(f"the model has {num_outputs} outputs but {len(names)} class names were given")
-    return lambda i: names[i]
+    return names
 
 
 @contextlib.contextmanager
@@ -112,5 +120,5 @@ def classify_demo_photos(weights: str = "lite0", top: int = 5, print_fn: Any = p
     results = classify(model, [im for _, im in photos], transform, top)
     print_fn(f"Top-{top} ImageNet predictions with the real {weights} weights:")
     for (name, _), preds in zip(photos, results):
-        print_fn(f"  {name:<10} " + ", ".join(f"{p.name} {p.probability:.1%}" for p in preds))
+        print_fn(f"  {name:<10} " + ", ".join(f"{p.label} {p.score:.1%}" for p in preds))
     return {name: preds for (name, _), preds in zip(photos, results)}

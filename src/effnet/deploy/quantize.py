@@ -158,8 +158,9 @@ def _plan(model: object) -> _Plan:
     inits = {t.name: t for t in model.graph.initializer}
     graph_inputs = {i.name for i in model.graph.input}
     first = [n.name for n in nodes if n.op_type == "Conv" and n.input[0] in graph_inputs]
-    dense = [n.name for n in nodes if n.op_type in ("Gemm", "MatMul")]
-    convs = [n for n in nodes if n.op_type == "Conv" and n.name not in first and n.input[1] in inits]
+    pooled = _one_by_one_maps(model)  # squeeze-excitation's 1x1 convs act on the pooled map: dense layers
+    dense = [n.name for n in nodes if n.op_type in ("Gemm", "MatMul") or (n.op_type == "Conv" and n.input[0] in pooled)]
+    convs = [n for n in nodes if n.op_type == "Conv" and n.name not in first + dense and n.input[1] in inits]
     overrides = {}
     for n in convs:
         group = next((a.i for a in n.attribute if a.name == "group"), 1)
@@ -173,6 +174,15 @@ def _plan(model: object) -> _Plan:
     if dense:
         kept.append("classifier")
     return _Plan(first + dense, [n.name for n in convs], overrides, tuple(kept))
+
+
+def _one_by_one_maps(model: object) -> set[str]:
+    """Names of the tensors that shape inference shows to be N x C x 1 x 1 (after a global pool)."""
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    return {v.name for v in inferred.graph.value_info
+            if len(v.type.tensor_type.shape.dim) == 4 and [d.dim_value for d in v.type.tensor_type.shape.dim[2:]] == [1, 1]}
 
 
 def _input_means(model: object, tensors: list[str], images: torch.Tensor, input_name: str, batch: int,

@@ -22,7 +22,7 @@ from timm.layers import register_notrace_module
 from timm.models import register_model
 
 from effnet.arch.config import list_models
-from effnet.arch.layers import ConvBNAct
+from effnet.arch.layers import ConvBNAct, SqueezeExcite
 from effnet.factory import create_model, pretrained_cfg
 from effnet.weights.registry import get_weight_set, list_weights
 
@@ -83,7 +83,9 @@ default_cfgs = {
 for _name in list_models():
     setattr(sys.modules[__name__], f"{PREFIX}{_name}", register_model(_entrypoint(_name)))
 
-# timm's FX feature extraction (and its test_model_forward_fx) keeps conv-BN-act as one leaf: the traced
-# model then runs each one as eager does (BatchNorm folded in eval without autograd, effnet.arch.fastpath),
-# so FX features equal the model's own numbers exactly instead of differing in the last bits.
+# timm's FX feature extraction (and its test_model_forward_fx) keeps conv-BN-act and squeeze-excitation as
+# leaves: the traced model then runs each one as eager does (BatchNorm folded, the SE gate's 1x1 convs as
+# matmuls in eval without autograd: effnet.arch.fastpath), so FX features equal the model's own numbers
+# exactly instead of differing in the last bits.
 register_notrace_module(ConvBNAct)
+register_notrace_module(SqueezeExcite)

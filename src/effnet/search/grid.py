@@ -6,7 +6,7 @@ baseline's FLOPs at phi = 1. Each is trained briefly and scored on held-out top-
 
 Training goes through an injectable ``train_fn(config, run_dir, settings) -> top1`` (default: the
 training engine), so the mechanics are testable with a cheap scorer. The candidates are the grid of an
-Optuna study (:mod:`effnet.search.engine`: SQLite in the run folder by default, or a shared database or
+Optuna study (:mod:`effnet.search.shared_study`: SQLite in the run folder by default, or a shared database or
 journal file that many workers join); a rerun with the same settings skips finished candidates, so an
 interrupted search resumes where it stopped.
 """
@@ -23,9 +23,10 @@ from typing import Any
 
 from effnet.arch.config import ModelConfig, get_config
 from effnet.arch.scaling import scaled_config
-from effnet.fileio import atomic_write_text, save_figure
-from effnet.search import engine
+from effnet.fileio import atomic_write_text
+from effnet.search import shared_study
 from effnet.search.budget import structure_cost
+from effnet.search.tables import plot_search
 
 
 @dataclass(frozen=True)
@@ -175,12 +176,12 @@ class PlanObjective:
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """Where the study lives and who works on it (see :mod:`effnet.search.engine`)."""
+    """Where the study lives and who works on it (see :mod:`effnet.search.shared_study`)."""
 
     storage: str | None = None
     study_name: str | None = None
     workers: int = 1
-    heartbeat_s: int = engine.DEFAULT_HEARTBEAT_S
+    heartbeat_s: int = shared_study.DEFAULT_HEARTBEAT_S
 
 
 def train_plan(
@@ -196,13 +197,13 @@ def train_plan(
     options = options or EngineOptions()
     if options.workers < 1:  # before the study is created: a refusal leaves nothing behind
         raise ValueError(f"--workers must be >= 1, got {options.workers}")
-    spec = engine.StudySpec(name=options.study_name or default_name,
-                            storage=options.storage or engine.default_storage(out_dir), sampler="grid",
+    spec = shared_study.StudySpec(name=options.study_name or default_name,
+                            storage=options.storage or shared_study.default_storage(out_dir), sampler="grid",
                             seed=settings.seed, grid={"candidate": keys}, heartbeat_s=options.heartbeat_s)
-    engine.prepare(spec, [(key, {"candidate": key}) for key in keys], study_settings)
+    shared_study.prepare(spec, [(key, {"candidate": key}) for key in keys], study_settings)
     objective = PlanObjective(settings, out_dir, {k: (c.to_dict(), extra) for k, c, extra in plan}, train_fn)
-    engine.run_workers(spec, objective, options.workers, log)
-    by_key = {r["key"]: r for r in engine.completed(spec.open())}
+    shared_study.run_workers(spec, objective, options.workers, log)
+    by_key = {r["key"]: r for r in shared_study.completed(spec.open())}
     return [by_key[k] for k in keys], spec.where
 
 
@@ -252,18 +253,6 @@ def rank(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                           r["macs"], r["key"]))
 
 
-def search_table(ranked: list[dict[str, Any]]) -> str:
-    from effnet.arch.summary import format_table
-
-    headers = ("rank", "alpha", "beta", "gamma", "a*b^2*g^2", "res", "MMACs", "params", "top-1", "time s")
-    rows = [
-        [i + 1, r["alpha"], r["beta"], r["gamma"], r["product"], r["resolution"], r["macs"] / 1e6, r["params"],
-         r["top1"], r["seconds"]]
-        for i, r in enumerate(ranked)
-    ]
-    return format_table(headers, rows)
-
-
 def family(coeffs: Coefficients, base: ModelConfig, phis: Iterable[float]) -> list[dict[str, Any]]:
     """The family ``phi = ...`` scaled from ``base`` with ``coeffs``: configs, params, MACs, growth per step."""
     rows, previous = [], None
@@ -276,15 +265,6 @@ def family(coeffs: Coefficients, base: ModelConfig, phis: Iterable[float]) -> li
     return rows
 
 
-def scaled_family_table(rows: list[dict[str, Any]]) -> str:
-    from effnet.arch.summary import format_table
-
-    headers = ("phi", "width", "depth", "resolution", "params", "MMACs", "x prev")
-    body = [[r["phi"], r["config"].width, r["config"].depth, r["config"].resolution, r["params"], r["macs"] / 1e6,
-             "-" if r["growth"] is None else f"{r['growth']:.2f}"] for r in rows]
-    return format_table(headers, body)
-
-
 def save_family(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
     paths = []
     for r in rows:
@@ -292,26 +272,3 @@ def save_family(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
         atomic_write_text(path, json.dumps(r["config"].to_dict(), indent=2) + "\n")
         paths.append(path)
     return paths
-
-
-def plot_search(ranked: list[dict[str, Any]], path: Path) -> Path:
-    """Accuracy against MACs for every candidate, the winner marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 5))
-    ax.scatter([r["macs"] / 1e6 for r in ranked], [r["top1"] for r in ranked], color="tab:blue")
-    for r in ranked:
-        ax.annotate(f"{r['alpha']:g}/{r['beta']:g}/{r['gamma']:g}", (r["macs"] / 1e6, r["top1"]), fontsize=7,
-                    textcoords="offset points", xytext=(3, 3))
-    if ranked:
-        best = ranked[0]
-        ax.scatter([best["macs"] / 1e6], [best["top1"]], marker="*", s=250, color="tab:red", label="best")
-        ax.legend()
-    ax.set_xlabel("MMACs (phi = 1)")
-    ax.set_ylabel("held-out top-1 (%)")
-    ax.set_title("Coefficient search: alpha/beta/gamma candidates")
-    ax.grid(alpha=0.3)
-    return save_figure(fig, path)

@@ -1,4 +1,4 @@
-"""The paper's step 0: search the baseline itself (section 4), in MnasNet's space, on the Optuna engine.
+"""The paper's step 0: search the baseline itself (section 4), in MnasNet's space, on the Optuna shared_study.
 
 Each trial decodes an architecture from :mod:`effnet.search.space`, trains it briefly with the recipe of
 :func:`effnet.search.grid.engine_train_fn` on the proxy task, counts its MACs with effnet's own counter
@@ -25,10 +25,10 @@ from typing import Any
 
 from effnet.arch.config import ModelConfig
 from effnet.arch.flops import count_macs, count_params, meta_model
-from effnet.fileio import save_figure
-from effnet.search import engine
+from effnet.search import shared_study
 from effnet.search.grid import SearchSettings, TrainFn
 from effnet.search.space import SearchSpace, decode, suggest
+from effnet.search.tables import optuna_plots, plot_nas
 
 DEFAULT_W = -0.07
 
@@ -48,7 +48,8 @@ def check_objective(target: float, w: float) -> None:
 
 def data_classes(settings: SearchSettings) -> int:
     """How many classes the training split has (the classifier's size counts towards MACs at low resolution)."""
-    from effnet.training.data import demo_dataset, find_splits
+    from effnet.data.folders import find_splits
+    from effnet.training.data import demo_dataset
 
     root = demo_dataset() if settings.data == "demo" else Path(settings.data)
     return len(find_splits(root, settings.val_fraction, settings.seed).classes)
@@ -81,7 +82,7 @@ class NasObjective:
         from effnet.search.grid import engine_train_fn
 
         params = suggest(trial, self.space)
-        slot = trial.user_attrs[engine.SLOT]
+        slot = trial.user_attrs[shared_study.SLOT]
         config = self.config(params, f"nas-{slot}")
         n_params, macs = cost(config, self.num_classes)
         start = time.perf_counter()
@@ -103,7 +104,7 @@ class NasResult:
 def run_nas(
     settings: SearchSettings, space: SearchSpace, out_dir: str | Path, trials: int, *, w: float = DEFAULT_W,
     target: float | None = None, workers: int = 1, storage: str | None = None, study_name: str = "nas",
-    heartbeat_s: int = engine.DEFAULT_HEARTBEAT_S, train_fn: TrainFn | None = None,
+    heartbeat_s: int = shared_study.DEFAULT_HEARTBEAT_S, train_fn: TrainFn | None = None,
     log: Callable[[str], None] = print, plot: bool = True,
 ) -> NasResult:
     """Search ``trials`` architectures (resuming or extending a study that has some), rank them, plot them."""
@@ -115,16 +116,16 @@ def run_nas(
     base = settings.base_config()
     target = float(target if target is not None else cost(base, num_classes)[1])
     check_objective(target, w)
-    spec = engine.StudySpec(name=study_name, storage=storage or engine.default_storage(out), sampler="tpe",
+    spec = shared_study.StudySpec(name=study_name, storage=storage or shared_study.default_storage(out), sampler="tpe",
                             seed=settings.seed, startup_trials=max(3, min(10, trials // 3)), heartbeat_s=heartbeat_s)
     study_settings = dict(settings.to_dict(), space=space.to_dict(), w=w, target=target)
-    engine.prepare(spec, [(f"t{i:03d}", {}) for i in range(trials)], study_settings)
+    shared_study.prepare(spec, [(f"t{i:03d}", {}) for i in range(trials)], study_settings)
     log(f"NAS: {trials} trials over {space.size():.3g} architectures ({base.resolution}px, T = {target / 1e6:.2f} "
         f"MMACs, w = {w:g}); {workers} worker(s); study {study_name!r} in {spec.where}")
     objective = NasObjective(settings, space, target, w, num_classes, out, train_fn)
-    engine.run_workers(spec, objective, workers, log)
+    shared_study.run_workers(spec, objective, workers, log)
     study = spec.open()
-    ranked = rank(engine.completed(study))
+    ranked = rank(shared_study.completed(study))
     best = objective.config(ranked[0]["arch"], "nas-best")
     plot_path = plot_nas(ranked, target, w, out / "nas.png") if plot and ranked else None
     extra = optuna_plots(study, out) if plot else []
@@ -135,77 +136,3 @@ def rank(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Best objective first; among equals the cheaper model; diverged (NaN) runs last."""
     return sorted(records, key=lambda r: (math.isnan(r["value"]), -(0 if math.isnan(r["value"]) else r["value"]),
                                           r["macs"], r["trial"]))
-
-
-def pareto_front(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Trials no other trial beats on both accuracy (higher) and MACs (lower), by increasing MACs."""
-    ok = [r for r in records if not math.isnan(r["top1"])]
-    front = [r for r in ok if not any(o["top1"] >= r["top1"] and o["macs"] <= r["macs"] and
-                                      (o["top1"] > r["top1"] or o["macs"] < r["macs"]) for o in ok)]
-    return sorted(front, key=lambda r: r["macs"])
-
-
-def arch_text(arch: dict[str, Any], stages: int) -> str:
-    """One stage per group: e6k5 (expand 6, kernel 5), se when SE is on, - without skip, width, layer change."""
-    parts = []
-    for i in range(stages):
-        g = {k: arch[f"s{i}_{k}"] for k in ("expand", "kernel", "se_ratio", "skip", "width", "layers")}
-        parts.append(f"e{g['expand']}k{g['kernel']}{'se' if g['se_ratio'] else ''}{'' if g['skip'] else '-'}"
-                     f"w{g['width']:g}{g['layers']:+d}")
-    return " ".join(parts)
-
-
-def nas_table(ranked: list[dict[str, Any]], limit: int | None = None) -> str:
-    from effnet.arch.summary import format_table
-
-    front = {r["trial"] for r in pareto_front(ranked)}
-    headers = ("rank", "trial", "objective", "top-1", "MMACs", "params", "pareto", "time s", "stages")
-    rows = [[i + 1, r["trial"], r["value"], r["top1"], r["macs"] / 1e6, r["params"], "*" if r["trial"] in front else "",
-             r["seconds"], arch_text(r["arch"], len(r["config"]["stages"]))] for i, r in enumerate(ranked[:limit])]
-    return format_table(headers, rows)
-
-
-def plot_nas(ranked: list[dict[str, Any]], target: float, w: float, path: Path) -> Path:
-    """Accuracy against MACs for every trial, the objective's iso-lines, the Pareto front and the best."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    ok = [r for r in ranked if not math.isnan(r["top1"])]
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    macs = np.array([r["macs"] for r in ok], dtype=float)
-    ax.scatter(macs / 1e6, [r["top1"] for r in ok], color="tab:blue", s=20, label="trials", zorder=3)
-    if ok:
-        grid = np.linspace(macs.min() * 0.8, macs.max() * 1.2, 100)
-        for level in np.quantile([r["value"] for r in ok], [0.25, 0.5, 0.75, 1.0]):
-            ax.plot(grid / 1e6, level / (grid / target) ** w, color="0.7", lw=0.8, ls=":")
-        ax.plot([], [], color="0.7", ls=":", label=f"iso-objective, w = {w:g}")
-        front = pareto_front(ok)
-        ax.step([r["macs"] / 1e6 for r in front], [r["top1"] for r in front], where="post", color="tab:orange",
-                marker="o", label="Pareto front")
-        ax.scatter([ok[0]["macs"] / 1e6], [ok[0]["top1"]], marker="*", s=250, color="tab:red", zorder=4,
-                   label="best objective")
-        ax.axvline(target / 1e6, color="tab:green", lw=0.8, ls="--", label="T (base MACs)")
-    ax.set_xlabel("MMACs at the search resolution")
-    ax.set_ylabel("held-out top-1 (%)")
-    ax.set_title("Baseline search: accuracy against MACs")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return save_figure(fig, path)
-
-
-def optuna_plots(study: Any, out: Path) -> list[Path]:  # noqa: ANN401 - an optuna.Study
-    """Optuna's own optimisation-history plot (matplotlib backend)."""
-    import warnings
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from optuna.visualization.matplotlib import plot_optimization_history
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the matplotlib backend is marked experimental
-        ax = plot_optimization_history(study)
-    return [save_figure(ax.figure, out / "optuna-history.png")]

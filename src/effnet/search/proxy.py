@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from effnet.training.data import scan_folder
+from effnet.data.folders import scan_folder
 
 
 def proxy_data(data: str, out_dir: Path, train_images: int | None, val_images: int, seed: int = 0) -> str:

@@ -16,9 +16,9 @@ from typing import Any
 
 from effnet.arch.config import ModelConfig
 from effnet.arch.scaling import ALPHA, BETA, GAMMA, round_resolution, scaled_config
-from effnet.fileio import save_figure
 from effnet.search.budget import CostModel, largest_fitting_index
 from effnet.search.grid import Coefficients, EngineOptions, SearchSettings, TrainFn, train_plan
+from effnet.search.tables import plot_study
 
 METHODS = ("width", "depth", "resolution", "compound")
 MULTIPLIER_STEP = 1e-2
@@ -84,41 +84,5 @@ def run_study(
             for item in study_models(settings.base_config(), levels, coeffs)]
     log(f"scaling study: {len(plan)} models (levels {', '.join(f'{v:g}' for v in levels)}); results in {out}")
     records, _ = train_plan(plan, settings, out, study_settings, "single-vs-compound", options, train_fn, log)
-    plot_path = plot_study(records, out / "study.png") if plot else None
+    plot_path = plot_study(records, out / "study.png", METHODS) if plot else None
     return records, plot_path
-
-
-def study_table(records: list[dict[str, Any]]) -> str:
-    from effnet.arch.summary import format_table
-
-    compound_macs = {r["level"]: r["macs"] for r in records if r["method"] == "compound"}
-    headers = ("method", "phi level", "multiplier", "res", "MMACs", "vs compound", "params", "top-1", "time s")
-    rows = [
-        [r["method"], r["level"], r["multiplier"], r["resolution"], r["macs"] / 1e6,
-         f"{r['macs'] / compound_macs[r['level']]:.3f}" if r["level"] in compound_macs else "-",
-         r["params"], r["top1"], r["seconds"]]
-        for r in records
-    ]
-    return format_table(headers, rows)
-
-
-def plot_study(records: list[dict[str, Any]], path: Path) -> Path:
-    """Accuracy against MACs, one line per scaling method, all starting at the baseline (paper Fig. 8)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    baseline = [r for r in records if r["method"] == "baseline"]
-    fig, ax = plt.subplots(figsize=(7, 5))
-    styles = dict(width="o--", depth="s--", resolution="^--", compound="*-")
-    for method in METHODS:
-        points = sorted(baseline + [r for r in records if r["method"] == method], key=lambda r: r["macs"])
-        ax.plot([r["macs"] / 1e6 for r in points], [r["top1"] for r in points], styles[method], label=method,
-                markersize=10 if method == "compound" else 6)
-    ax.set_xlabel("MMACs")
-    ax.set_ylabel("held-out top-1 (%)")
-    ax.set_title("Scaling up the baseline: single dimension vs compound")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return save_figure(fig, path)

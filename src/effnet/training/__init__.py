@@ -8,6 +8,7 @@ Stable API::
 """
 
 from effnet.training.config import TrainConfig, TrainResult
-from effnet.training.engine import TrainingDiverged, TrainingInterrupted, train
+from effnet.training.loop import TrainingDiverged, train
+from effnet.training.signals import TrainingInterrupted
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "train"]

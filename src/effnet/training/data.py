@@ -7,18 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from effnet.data.folders import (  # noqa: F401 - re-exported: their home moved to effnet.data.folders
-    IMAGE_EXTENSIONS,
-    VAL_DIR_NAMES,
-    FolderScan,
-    ImageFiles,
-    Splits,
-    collate_skip_bad,
-    default_workers,
-    find_splits,
-    scan_folder,
-    stratified_split,
-)
+from effnet.data.folders import stratified_split
 from effnet.fileio import atomic_folder, effnet_home
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from effnet.arch.config import get_config
 from effnet.training.config import TrainConfig, TrainResult
-from effnet.training.engine import train
+from effnet.training.loop import train
 
 
 def demo_config(out_dir: str | Path = "runs/demo", threads: int | None = None) -> TrainConfig:

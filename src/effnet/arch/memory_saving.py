@@ -1,14 +1,18 @@
-"""Training memory: autograd functions that keep less, and activation checkpointing per MBConv block.
+"""Saving activation memory in training: the training forms of the blocks of :mod:`effnet.arch.layers`.
 
-- :class:`SwishFunction` keeps only Swish's input (the backward recomputes the sigmoid);
-- :class:`SqueezeExciteFunction` computes the whole SE rescale with one fused gradient for its input;
-- :func:`set_grad_checkpointing` recomputes MBConv branches in the backward pass, fully or selectively,
-  in every stage or chosen ones (:func:`early_stages`).
+The forms (:data:`TRAINING_FORMS`, swapped in by ``model.train()``, see :mod:`effnet.arch.forms`):
 
-The autograd functions are on by default in training and switched per model:
-``model.set_memory_efficient(False)`` / :func:`set_memory_efficient`, or ``with disabled(model):``.
-They are skipped (plain autograd ops run) under ``torch.jit`` scripting and tracing, FX tracing,
-``torch.compile`` and ``torch.export``, which need plain ops. Measured effect: docs/benchmarks.md.
+- :class:`LeanSwish` runs :class:`SwishFunction`, which keeps only Swish's input (the backward
+  recomputes the sigmoid);
+- :class:`LeanSqueezeExcite` runs :class:`SqueezeExciteFunction`, the whole SE rescale with one fused
+  gradient for its input;
+- :class:`LeanMBConv` recomputes the block in the backward pass when :func:`set_grad_checkpointing`
+  asks, fully or selectively, in every stage or chosen ones (:func:`early_stages`).
+
+The autograd functions are on by default and switched per model: ``model.set_memory_efficient(False)``
+/ :func:`set_memory_efficient`, or ``with disabled(model):``. They run only while autograd records
+through the block's input, and never under ``torch.jit`` tracing, FX tracing, ``torch.compile`` or
+``torch.export``, which need plain ops. Measured effect: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
 
 from effnet.arch.config import STEM_STRIDE
+from effnet.arch.forms import Specialised
+from effnet.arch.layers import MBConv, SqueezeExcite, Swish
 from effnet.arch.switches import set_switch, switched
 from effnet.choices import CHECKPOINT_MODES
 
@@ -38,8 +44,8 @@ def disabled(model: nn.Module) -> contextlib.AbstractContextManager[nn.Module]:
     return switched(model, "memory_efficient", False)
 
 
-def applies(x: torch.Tensor) -> bool:
-    """Gradients will flow through ``x`` in plain eager execution (the caller checks its own switch)."""
+def records(x: torch.Tensor) -> bool:
+    """Autograd records through ``x`` in plain eager execution (the caller checks its own switch)."""
     return (not is_fx_symbolic_tracing() and x.requires_grad and torch.is_grad_enabled()  # (x is a Proxy under FX)
             and not torch.jit.is_tracing() and not torch.compiler.is_compiling() and not torch.compiler.is_exporting())
 
@@ -60,12 +66,8 @@ class SwishFunction(torch.autograd.Function):
         return torch.ops.aten.silu_backward(grad, x)
 
 
-def swish(x: torch.Tensor) -> torch.Tensor:
-    return SwishFunction.apply(x)
-
-
 class SqueezeExciteFunction(torch.autograd.Function):
-    """The whole SE rescale ``x * sigmoid(mlp(mean(x)))`` with one fused gradient for ``x``.
+    """:class:`~effnet.arch.layers.SqueezeExcite`'s rescale ``x * sigmoid(mlp(mean(x)))`` with one fused gradient for ``x``.
 
     ``x`` gets gradient along two paths, the rescale and the pooled mean. Plain autograd computes
     them as separate full-size tensors (grad * gate, then the mean's broadcast grad / HW) and adds
@@ -98,8 +100,32 @@ class SqueezeExciteFunction(torch.autograd.Function):
         return grad_x, None, *grad_weights
 
 
-def squeeze_excite(x: torch.Tensor, act: Callable, *weights: torch.Tensor) -> torch.Tensor:
-    return SqueezeExciteFunction.apply(x, act, *weights)
+class LeanSwish(Specialised, Swish):
+    """Swish keeping only its input for the backward pass."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.memory_efficient and records(x):
+            return SwishFunction.apply(x)
+        return super().forward(x)
+
+
+class LeanSqueezeExcite(Specialised, SqueezeExcite):
+    """Squeeze-excitation as one autograd function (the 1x1 convs on the pooled vector as matmuls, same weights)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.memory_efficient and records(x):
+            return SqueezeExciteFunction.apply(x, self.act, self.reduce.weight.flatten(1), self.reduce.bias,
+                                               self.expand.weight.flatten(1), self.expand.bias)
+        return super().forward(x)
+
+
+class LeanMBConv(Specialised, MBConv):
+    """The block, recomputed in the backward pass when its ``grad_checkpointing`` is on (keeps its input only)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if checkpoints(self):
+            return checkpointed(self, super().forward, x)
+        return super().forward(x)
 
 
 # ------------------------------------------------------------------ activation checkpointing
@@ -160,7 +186,7 @@ def early_stages(model: nn.Module, max_stride: int = 4) -> list[int]:
 
 
 def checkpoints(block: nn.Module) -> bool:
-    """Whether ``block`` recomputes its branch now: checkpointing on, training, autograd recording, eager or compiled."""
+    """Whether ``block`` recomputes itself now: checkpointing on, training, autograd recording, eager or compiled."""
     return bool(block.grad_checkpointing) and block.training and torch.is_grad_enabled() and not is_fx_symbolic_tracing()
 
 
@@ -187,8 +213,8 @@ def _recompute_context(module: nn.Module, selective: contextlib.AbstractContextM
         yield
 
 
-def checkpointed(block: nn.Module, branch: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """``branch(x)`` keeping only ``x`` (and, when selective, the conv outputs) for the backward pass.
+def checkpointed(block: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``forward(x)`` keeping only ``x`` (and, when selective, the conv outputs) for the backward pass.
 
     The rest is recomputed in the backward pass with BN momentum 0, so running statistics are
     updated only once.
@@ -200,6 +226,10 @@ def checkpointed(block: nn.Module, branch: Callable[[torch.Tensor], torch.Tensor
         return contextlib.nullcontext(), _recompute_context(block, None)
 
     return torch.utils.checkpoint.checkpoint(
-        branch, x, use_reentrant=False, context_fn=contexts,
+        forward, x, use_reentrant=False, context_fn=contexts,
         respect_saved_tensors_hooks=True,  # e.g. torch.autograd.graph.save_on_cpu sees them too
     )
+
+
+#: The training form of each plain block (ConvBNAct runs plain in training).
+TRAINING_FORMS: dict[type, type] = {Swish: LeanSwish, SqueezeExcite: LeanSqueezeExcite, MBConv: LeanMBConv}
