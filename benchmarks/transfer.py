@@ -199,6 +199,7 @@ SMALL: list[tuple[str, dict[str, Any]]] = [
     ("default, no random crops (whole images)", {"crop_scale": (1.0, 1.0)}),
     ("default, no drop-connect", {"drop_connect": 0.0}),
     ("default, AdamW 1.5e-3 (3e-3 x sqrt(8 / 32))", {"lr": 1.5e-3}),
+    ("default, AdamW 3.75e-4 (half)", {"lr": 3.75e-4}),
 ]
 TABLES = {"ablation": ABLATION, "factors": FACTORS, "small": SMALL}
 
