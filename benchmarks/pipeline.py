@@ -29,7 +29,7 @@ BURST_S = 0.05  # lines this close to the first one belong to the first batch's 
 
 
 def cpu_line() -> str:
-    from effnet.bench.cpu import features_line
+    from effnet.cpu import features_line
 
     return f"{features_line()}; {os.cpu_count()} cores; load average at start: {os.getloadavg()[0]:.1f}"
 

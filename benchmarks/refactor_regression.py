@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from effnet.bench.cpu import features_line
+from effnet.cpu import features_line
 
 #: Runs in each worker: reads a measurement name per line, answers the seconds it took.
 WORKER = r"""

@@ -35,7 +35,7 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def cpu_line() -> str:
-    from effnet.bench.cpu import features_line
+    from effnet.cpu import features_line
 
     return f"{features_line()}; {os.cpu_count()} cores; load average at start: {os.getloadavg()[0]:.1f}"
 

@@ -69,23 +69,23 @@ def test_infer_bench_rows_ratios_and_table(monkeypatch):
 
 
 def test_bf16_peak_is_skipped_where_the_cpu_lacks_bf16(monkeypatch):
-    import effnet.bench.cpu
+    import effnet.cpu
     from effnet.bench.machine import measure_peaks
 
     cfg = BenchConfig(backends=("eager", "bf16"), matmul_n=64)
-    monkeypatch.setattr(effnet.bench.cpu, "has_feature", lambda name: False)
+    monkeypatch.setattr(effnet.cpu, "has_feature", lambda name: False)
     machine = {"threads": 1}
     measure_peaks(cfg.backends, cfg.matmul_n, machine, log=lambda msg: None)
     assert machine["matmul_peak_gflops_fp32"] > 0 and "matmul_peak_gflops_bf16" not in machine
     assert "lacks avx512_bf16 and amx" in machine["matmul_peak_bf16_skipped"]
-    monkeypatch.setattr(effnet.bench.cpu, "has_feature", lambda name: name == "amx")
+    monkeypatch.setattr(effnet.cpu, "has_feature", lambda name: name == "amx")
     machine = {"threads": 1}
     measure_peaks(cfg.backends, cfg.matmul_n, machine, log=lambda msg: None)
     assert machine["matmul_peak_gflops_bf16"] > 0
 
 
 def test_cpu_features_line_follows_proc_cpuinfo():
-    from effnet.bench.cpu import FEATURES, cpu_features, features_line
+    from effnet.cpu import FEATURES, cpu_features, features_line
 
     features = cpu_features()
     if features is None:

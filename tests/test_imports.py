@@ -2,7 +2,8 @@
 
 Layers, lowest first; a module may import modules of its own layer or lower, never higher:
 
-0. ``effnet._version``, ``effnet.fileio``, ``effnet.choices`` (constants only: the names the command line offers)
+0. ``effnet._version``, ``effnet.fileio``, ``effnet.choices`` (constants only: the names the command line offers),
+   ``effnet.cpu`` (the CPU's features line)
 1. ``effnet.arch``: the paper's architecture, the network and what counts or tabulates it
 2. ``effnet.weights``: reads, converts and registers weights; knows state-dict names and shapes from the
    config, never the network
@@ -11,7 +12,8 @@ Layers, lowest first; a module may import modules of its own layer or lower, nev
 5. ``effnet.training``, ``effnet.search``, ``effnet.deploy``, ``effnet.bench``: what one does with a model
 6. ``effnet.integrations``, ``effnet.commands``, ``effnet.cli`` and the package root
 
-Imports inside functions count too, and the module graph has no cycle.
+Imports inside functions count too, the module graph has no cycle, and no two sub-packages import each other
+(even through different modules: a two-way pair is one idea with two homes).
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 KNOWN_CYCLES: set[tuple[str, str]] = set()
-SUBPACKAGES = ["_version", "fileio", "choices", "arch", "weights", "data", "factory", "backbone", "training", "search", "deploy", "bench", "commands"]
+SUBPACKAGES = ["_version", "fileio", "choices", "cpu", "arch", "weights", "data", "factory", "backbone", "training", "search", "deploy", "bench", "commands"]
 
 
 def layer(module: str) -> int:
     parts = module.split(".")
     pkg = parts[1] if len(parts) > 1 else ""
-    if pkg in ("fileio", "choices", "_version"):
+    if pkg in ("fileio", "choices", "_version", "cpu"):
         return 0
     return {"arch": 1, "weights": 2, "data": 3, "factory": 4, "backbone": 4, "training": 5, "search": 5, "deploy": 5, "bench": 5}.get(pkg, 6)
 
@@ -91,6 +93,18 @@ def test_module_graph_has_no_cycle():
     for module in graph:
         if module not in state:
             visit(module, [module])
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_no_two_subpackages_import_each_other():
+    edges = {(_package(src), _package(dst)): f"{src} -> {dst}" for src, dsts in _graph().items() for dst in dsts
+             if _package(src) != _package(dst)}
+    pairs = sorted(f"{edges[a, b]} and {edges[b, a]}" for a, b in edges if a < b and (b, a) in edges)
+    assert not pairs, "two-way pairs between sub-packages:\n" + "\n".join(pairs)
 
 
 def test_the_named_cycles_are_gone():

@@ -10,8 +10,8 @@ import pytest
 from onnx import numpy_helper
 from PIL import Image
 
-from effnet.bench.cpu import features_line
 from effnet.cli import main
+from effnet.cpu import features_line
 from effnet.data.transforms import eval_transform
 from effnet.deploy.export import onnx_session
 from effnet.deploy.predict import demo_photos

@@ -30,7 +30,7 @@ def test_small_data_gets_a_smaller_batch_and_the_line_says_why(tmp_path):
     assert "batch 8, because 300 training images at 64 would make 4 steps an epoch (wanted >= 32)" in line
 
     cfg, line = resolve(TrainConfig(data=str(data), weights="lite0", batch_size=64))  # explicit wins
-    assert cfg.batch_size == 64 and "derived:" not in line
+    assert cfg.batch_size == 64 and "derived: batch" not in line
     cfg, line = resolve(TrainConfig(data=str(data)))  # from scratch: the paper's batch
     assert cfg.batch_size == 64 and "derived:" not in line
     cfg, _ = resolve(TrainConfig(data=str(tmp_path / "missing"), weights="lite0"))  # the run reports the folder
@@ -53,3 +53,14 @@ def test_one_epoch_trains_on_whole_images():
     assert resolve(TrainConfig(weights="lite0", epochs=3, batch_size=32))[0].crop_scale == FINETUNE.crop_scale
     assert resolve(TrainConfig(weights="lite0", epochs=1, max_steps=10, batch_size=32))[0].crop_scale == FINETUNE.crop_scale
     assert resolve(TrainConfig(weights="lite0", epochs=1, batch_size=32, crop_scale=(0.5, 1.0)))[0].crop_scale == (0.5, 1.0)
+
+
+def test_adamw_rate_stops_growing_with_the_batch_above_32():
+    cfg, line = resolve(TrainConfig(weights="lite0", batch_size=64))
+    assert cfg.lr == pytest.approx(3e-3)
+    assert "lr 0.003, because AdamW's step does not grow with the batch (0.024/256 x 64 would be 0.006)" in line
+    for batch in (8, 32):  # at and below 32: linear, as measured on the subsets
+        cfg, line = resolve(TrainConfig(weights="lite0", batch_size=batch))
+        assert cfg.lr == pytest.approx(FINETUNE.lr_per_256 * batch / 256) and "lr 0" not in line
+    assert resolve(TrainConfig(weights="lite0", batch_size=64, lr=6e-3))[0].lr == 6e-3  # explicit wins
+    assert resolve(TrainConfig(batch_size=512))[0].lr == pytest.approx(0.032)  # the paper recipe: linear

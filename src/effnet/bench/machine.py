@@ -1,5 +1,5 @@
 """What a benchmark runs on: the machine in a few fields (CPU, features, threads, versions) and the
-measured matmul peaks its rows are compared with (the CPU's features line is :mod:`effnet.bench.cpu`'s)."""
+measured matmul peaks its rows are compared with (the CPU's features line is :mod:`effnet.cpu`'s)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ BF16_BACKENDS = ("bf16", "bf16_checkpoint")
 def measure_peaks(backends: Sequence[str], matmul_n: int, machine: dict[str, Any], log: Callable[[str], None]) -> None:
     """The matmul peaks the requested backends are compared with: fp32 always, bf16 only for bf16 backends
     and only where the CPU computes in bf16 (AVX512-BF16 or AMX; elsewhere PyTorch emulates it, slowly)."""
-    from effnet.bench.cpu import has_feature
+    from effnet.cpu import has_feature
 
     log(f"measuring the fp32 matmul peak ({matmul_n}^2) on {machine['threads']} threads ...")
     machine["matmul_peak_gflops_fp32"] = matmul_peak_gflops(torch.float32, matmul_n)
@@ -40,18 +40,10 @@ def measure_peaks(backends: Sequence[str], matmul_n: int, machine: dict[str, Any
 
 
 def describe_machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    from effnet.bench.cpu import features_line
+    from effnet.cpu import cpu_model, features_line
 
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cpu_features": features_line(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,

@@ -33,7 +33,7 @@ class Int8Result:
     kept_fp32: tuple[str, ...] = ()  # the layers left in fp32, in words
 
     def summary(self) -> str:
-        from effnet.bench.cpu import features_line
+        from effnet.cpu import features_line
 
         kept = f"; kept in fp32: {', '.join(self.kept_fp32)}" if self.kept_fp32 else ""
         return (f"wrote {self.path} (int8, calibrated on {self.calibration_images} images); top-1 agrees with fp32 "

@@ -1,5 +1,7 @@
 """The CPU features that decide which kernels a run gets, in one line for every benchmark and int8 check.
 
+Below every sub-package (no torch): the benchmarks, the int8 export and the scripts all print it.
+
 int8 and bf16 results depend on them: ONNX Runtime's U8S8 int8 kernels without VNNI multiply in 16-bit
 pairs that can saturate (effnet's int8 export avoids that with 7-bit weights), and bf16 matmuls are
 emulated where the CPU has neither AVX512-BF16 nor AMX. Read from /proc/cpuinfo (Linux); elsewhere
@@ -29,6 +31,12 @@ def _cpuinfo() -> tuple[str, frozenset[str]] | None:
         elif key.strip() == "flags" and not flags:
             flags = set(value.split())
     return model, frozenset(flags)
+
+
+def cpu_model() -> str:
+    """e.g. ``AMD EPYC 7B13`` (/proc/cpuinfo's model name), else what the platform module knows."""
+    info = _cpuinfo()
+    return info[0] if info is not None else platform.processor() or platform.machine()
 
 
 def cpu_features() -> dict[str, bool] | None:
