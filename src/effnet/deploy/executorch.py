@@ -53,7 +53,8 @@ _HARDTANH = ("hardtanh.default", "hardtanh_.default")
 
 def _int8_quantizer() -> object:
     """The XNNPACK quantizer (symmetric per-channel int8 weights, per-tensor int8 activations observed as
-    histograms) with two changes that make Lite0 int8 keep its fp32 top-1 (85.5 -> 88.5 on 400 images):
+    histograms) with two changes that bring Lite0 int8 to its fp32 top-1 (85.5 -> 88.0-88.8, fp32 88.2, on 400
+    real images; docs/benchmarks.md):
 
     - ReLU6 outputs are observed *after* the clamp. The stock quantizer shares one observer between a
       conv and the ReLU6 after it, so the int8 grid spans the conv's raw range (tens) while only [0, 6]
