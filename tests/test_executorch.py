@@ -41,15 +41,27 @@ def test_failed_check_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_dynamic_batch_program_runs_any_batch_in_one_call(tmp_path):
+    model = tiny_model(num_classes=10)
+    result = export_executorch(model, tmp_path / "dyn.pte", input_size=64, max_batch=4)
+    assert result.max_abs_diff <= 1e-4
+    run = executorch_runner(result.path)
+    x = torch.randn(7, 3, 64, 64, generator=torch.Generator().manual_seed(2))  # a call of 4, then one of 3
+    with torch.no_grad():
+        torch.testing.assert_close(run(x), model(x), atol=1e-4, rtol=0)
+
+
 def test_int8_program_is_calibrated_on_real_photos_and_close_to_fp32(tmp_path):
-    """The real Lite0 weights (ReLU6, no SE: the int8-friendly family) at 128 px, calibrated on real photos."""
+    """The real Lite0 weights (ReLU6, no SE: the int8-friendly family) at 128 px, calibrated on real photos,
+    as a dynamic-batch program (the held-out photos run in one call)."""
     from effnet import create_model
+    from effnet.bench.cpu import features_line
     from effnet.data.transforms import eval_transform
     from effnet.deploy.quantize import calibration_photos
 
     model = create_model("lite0", weights="lite0").eval()
     photos = calibration_photos(eval_transform("lite0", resolution=128))
-    result = export_executorch_int8(model, tmp_path / "m.int8.pte", photos)
+    result = export_executorch_int8(model, tmp_path / "m.int8.pte", photos, max_batch=8)
     assert result.calibration_images == (len(photos) + 1) // 2 and result.checked_images == len(photos) // 2
     held_out = photos[1::2]
     with torch.no_grad():
@@ -57,5 +69,6 @@ def test_int8_program_is_calibrated_on_real_photos_and_close_to_fp32(tmp_path):
     got = executorch_runner(result.path)(held_out)
     # int8 logits follow the fp32 ones (not merely the quantized graph's)
     corr = torch.corrcoef(torch.stack([got.flatten(), fp32.flatten()]))[0, 1]
-    assert corr > 0.95, corr
+    print(f"int8 vs fp32 logits: correlation {corr:.4f}, agreement {result.top1_agreement}")
+    assert corr > 0.98, f"{corr} on {features_line()}"  # measured 0.995 on an AVX2-only CPU
     assert (got.argmax(1) == fp32.argmax(1)).float().mean() == result.top1_agreement
