@@ -54,9 +54,8 @@ def test_dynamic_batch_program_runs_any_batch_in_one_call(tmp_path):
 def test_int8_program_is_calibrated_on_real_photos_and_close_to_fp32(tmp_path):
     """The real Lite0 weights (ReLU6, no SE: the int8-friendly family) at 128 px, calibrated on real photos,
     as a dynamic-batch program (the held-out photos run in one call)."""
-    from effnet.cpu import features_line
-
     from effnet import create_model
+    from effnet.cpu import features_line
     from effnet.data.transforms import eval_transform
     from effnet.deploy.quantize import calibration_photos
 
