@@ -17,6 +17,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from _wait import wait_for
+
 SERVE_ENV = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "http_proxy": "http://127.0.0.1:9",
              "https_proxy": "http://127.0.0.1:9", "PYTHONUNBUFFERED": "1"}
 
@@ -82,10 +84,7 @@ def server_in_thread(app: object):
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert server.started, "uvicorn did not start within 30 s"
+        wait_for(lambda: server.started, "uvicorn started", poll_s=0.01)
         yield sock.getsockname()[1]
     finally:
         server.should_exit = True

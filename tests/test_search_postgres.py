@@ -11,13 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
 import pytest
 
 from _postgres import Cluster, find_bin_dir
+from _wait import wait_for
 from effnet.search import shared_study
 from effnet.search.grid import SearchSettings
 from effnet.search.nas import run_nas
@@ -50,16 +50,6 @@ def start(args, env=None):
 def finish(proc, timeout=600):
     out, err = proc.communicate(timeout=timeout)  # a hang guard, not a timing assertion
     return proc.returncode, out, err
-
-
-def wait_for(condition, what, timeout=300):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"never happened: {what}")
 
 
 _STORAGES = {}

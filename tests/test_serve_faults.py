@@ -22,6 +22,7 @@ from PIL import Image  # noqa: E402
 
 from _images import bomb_png  # noqa: E402
 from _serve_utils import Client, ServerProcess, multipart, photos, server_in_thread  # noqa: E402
+from _wait import wait_for  # noqa: E402
 from effnet.deploy.predict import Prediction  # noqa: E402
 from effnet.serve import local_app  # noqa: E402
 
@@ -81,12 +82,8 @@ def test_a_client_that_leaves_while_queued_is_dropped_unrun(held, jpeg):
     with socket.create_connection(("127.0.0.1", client.port), timeout=10) as s:
         s.sendall(f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n\r\n"
                   .encode() + body)
-        end = time.monotonic() + 60  # a hang guard only: the loop ends as soon as the request is queued
-        while state.metrics.registry.get_sample_value("effnet_queue_depth") < 1 and time.monotonic() < end:
-            time.sleep(0.01)
-    end = time.monotonic() + 60  # a hang guard only
-    while dropped(state) < 1 and time.monotonic() < end:
-        time.sleep(0.01)
+        wait_for(lambda: state.metrics.registry.get_sample_value("effnet_queue_depth") >= 1, "the request queued")
+    wait_for(lambda: dropped(state) >= 1, "the departed client's request dropped")
     model.gate.set()
     assert first.result(30)[0] == 200
     assert dropped(state) == 1
@@ -186,9 +183,7 @@ def test_sigterm_under_load_answers_every_accepted_request_and_exits_0(tmp_path,
         client = server.client
         with ThreadPoolExecutor(8) as pool:
             futures = [pool.submit(client.predict, [("a.jpg", jpeg)]) for _ in range(8)]
-            end = time.monotonic() + 30
-            while not any(f.done() for f in futures) and time.monotonic() < end:
-                time.sleep(0.005)
+            wait_for(lambda: any(f.done() for f in futures), "a first answer", poll_s=0.005)
             server.proc.send_signal(signal.SIGTERM)  # the others are in flight: queued or being decoded
             results = [f.result(60) for f in futures]
     finally:

@@ -7,7 +7,6 @@ replica leaves requests succeeding. One module-scoped cluster keeps this to abou
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
@@ -80,8 +79,7 @@ def test_killing_one_replica_leaves_requests_succeeding(cluster):
     victim = replicas()[0]
     ray.kill(ray.get_actor(victim["Name"], namespace=victim.get("RayNamespace") or "serve"), no_restart=True)
     statuses = []
-    end = time.monotonic() + 60
-    while len(statuses) < 8 and time.monotonic() < end:
+    for _ in range(8):  # each request has the client's own hang guard; no deadline on the eight together
         status, _, body = cluster.predict(coffee)
         statuses.append(status)
         assert status != 200 or body["predictions"][0][0]["label"] == "espresso"

@@ -13,12 +13,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from _train_utils import TINY, write_digits
+from _wait import wait_for
 from effnet.training import checkpoint
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds worker processes in /proc")
@@ -119,13 +119,11 @@ def test_a_rank_killed_mid_epoch_restarts_from_the_last_checkpoint(setup, tmp_pa
     ckpts = out / "checkpoints"
 
     def mid_epoch_checkpoint():
+        assert all(n.poll() is None for n in nodes), "the job ended before epoch 2"
         steps = [checkpoint.checkpoint_step(p) for p in checkpoint.list_checkpoints(ckpts)]
         return [s for s in steps if STEPS_PER_EPOCH < s < 2 * STEPS_PER_EPOCH]
 
-    end = time.monotonic() + 600
-    while not mid_epoch_checkpoint():
-        assert time.monotonic() < end and all(n.poll() is None for n in nodes), "the job ended before epoch 2"
-        time.sleep(0.05)
+    wait_for(mid_epoch_checkpoint, "a checkpoint in epoch 2", guard_s=600)
     workers = [w for n in nodes for w in _children(n.pid)]
     victim = workers[-1]
     os.kill(victim, signal.SIGKILL)
