@@ -16,8 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from effnet.arch import fastpath, memory_saving
-from effnet.arch.forms import plain_copy, swap_forms
+from effnet.arch.modes import FormsFollowMode
 
 
 class FeatureInfo(list):
@@ -59,7 +58,7 @@ def take_indices(num_levels: int, indices: int | Sequence[int] | None) -> tuple[
     return taken, max(taken)
 
 
-class FeatureExtractor(nn.Module):
+class FeatureExtractor(FormsFollowMode):
     """Stem and stages of an EfficientNet; ``forward`` returns the maps at ``out_indices``.
 
     ``out_indices`` index ``model.feature_info`` (B0: strides 2, 4, 8, 16, 32 are 0..4). The
@@ -83,14 +82,6 @@ class FeatureExtractor(nn.Module):
         if cfg is not None:
             self.pretrained_cfg = dict(cfg)
         self.train(model.training)
-
-    def train(self, mode: bool = True) -> nn.Module:
-        """As :meth:`effnet.arch.model.EfficientNet.train`: each block in that mode's form."""
-        super().train(mode)
-        return swap_forms(self, memory_saving.TRAINING_FORMS if mode else fastpath.EVAL_FORMS)
-
-    def __prepare_scriptable__(self) -> nn.Module:
-        return plain_copy(self)
 
     @property
     def out_channels(self) -> list[int]:

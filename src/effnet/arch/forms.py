@@ -11,7 +11,8 @@ reverse; tracing, scripting, compiling, exporting). The forms in use:
 - training: :data:`effnet.arch.memory_saving.TRAINING_FORMS` (autograd functions that keep less,
   activation checkpointing).
 
-:class:`~effnet.arch.model.EfficientNet` and :class:`~effnet.arch.features.FeatureExtractor` swap
+:class:`~effnet.arch.modes.FormsFollowMode` (inherited by :class:`~effnet.arch.model.EfficientNet` and
+:class:`~effnet.arch.features.FeatureExtractor`) swaps
 their blocks in ``train(mode)`` (which ``eval()`` calls too). ``torch.jit.script`` gets a plain copy
 (:func:`plain_copy`, through ``__prepare_scriptable__``): TorchScript compiles only the paper's forward.
 """

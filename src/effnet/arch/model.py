@@ -17,8 +17,8 @@ from torch import nn
 from effnet.arch import fastpath, memory_saving
 from effnet.arch.config import STEM_STRIDE, ModelConfig, get_config
 from effnet.arch.features import FeatureInfo, take_indices
-from effnet.arch.forms import plain_copy, swap_forms
 from effnet.arch.layers import ConvBNAct, MBConv
+from effnet.arch.modes import FormsFollowMode
 from effnet.arch.preprocessing import paper_preprocessing, timm_cfg
 from effnet.arch.scaling import (
     block_specs,
@@ -70,7 +70,7 @@ def feature_info(config: ModelConfig) -> FeatureInfo:
     )
 
 
-class EfficientNet(nn.Module):
+class EfficientNet(FormsFollowMode):
     """An EfficientNet built from a :class:`~effnet.arch.config.ModelConfig`.
 
     ``num_classes=0`` drops the classifier so ``forward`` returns the pooled features;
@@ -114,14 +114,6 @@ class EfficientNet(nn.Module):
         self.pretrained_cfg = timm_cfg(config, paper_preprocessing(config), num_classes)
         self._init_weights()
         self.train()  # the blocks' training forms
-
-    def train(self, mode: bool = True) -> nn.Module:
-        """Training or eval mode, each block in that mode's form (:mod:`effnet.arch.forms`): fast in eval, lean in training."""
-        super().train(mode)
-        return swap_forms(self, memory_saving.TRAINING_FORMS if mode else fastpath.EVAL_FORMS)
-
-    def __prepare_scriptable__(self) -> nn.Module:
-        return plain_copy(self)  # TorchScript compiles the paper's forward; the model keeps its forms
 
     def _make_classifier(self, num_classes: int) -> nn.Module:
         if num_classes == 0:
