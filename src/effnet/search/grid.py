@@ -5,8 +5,8 @@ within ``tolerance`` (relative) of ``factor`` (2 by default), so each costs abou
 baseline's FLOPs at phi = 1. Each is trained briefly and scored on held-out top-1 accuracy.
 
 Training goes through an injectable ``train_fn(config, run_dir, settings) -> top1`` (default:
-:func:`train_and_score`, effnet's training loop), so the mechanics are testable with a cheap scorer. The candidates are the grid of an
-Optuna study (:mod:`effnet.search.shared_study`: SQLite in the run folder by default, or a shared database or
+:func:`train_and_score`, effnet's training loop), so the mechanics are testable with a cheap scorer.
+The candidates are the grid of an Optuna study (:mod:`effnet.search.shared_study`: SQLite in the run folder by default, or a shared database or
 journal file that many workers join); a rerun with the same settings skips finished candidates, so an
 interrupted search resumes where it stopped.
 """
@@ -150,7 +150,7 @@ def spread(items: list, limit: int | None) -> list:
     return [items[round(i * (len(items) - 1) / (limit - 1))] for i in range(limit)]
 
 
-# --- training a plan of configs with the training loop --------------------------------------------------
+# --- training a plan of configs with the training loop -----------------------------------------
 
 
 @dataclass(frozen=True)
