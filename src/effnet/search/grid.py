@@ -7,8 +7,8 @@ baseline's FLOPs at phi = 1. Each is trained briefly and scored on held-out top-
 Training goes through an injectable ``train_fn(config, run_dir, settings) -> top1`` (default:
 :func:`train_and_score`, effnet's training loop), so the mechanics are testable with a cheap scorer.
 The candidates are the grid of an Optuna study (:mod:`effnet.search.shared_study`: SQLite in the run
-folder by default, or a shared database or journal file that many workers join); a rerun with the same settings skips finished candidates, so an
-interrupted search resumes where it stopped.
+folder by default, or a shared database or journal file that many workers join); a rerun with the same
+settings skips finished candidates, so an interrupted search resumes where it stopped.
 """
 
 from __future__ import annotations
