@@ -78,3 +78,27 @@ def test_int8_program_is_calibrated_on_real_photos_and_close_to_fp32(tmp_path):
     assert corr > 0.98, f"{corr} on {features_line()}"  # measured 0.995 on an AVX2-only CPU
     assert (got.argmax(1) == fp32.argmax(1)).float().mean() == result.top1_agreement
 
+
+
+def test_int8_lite0_runs_whole_in_xnnpack_with_pads_kept_int8():
+    """Every quantized op is delegated, and each SAME pad between int8 ops keeps its input's int8 parameters
+    (XNNPACK runs an int8 pad only then; otherwise it converts to fp32 and back around it)."""
+    from executorch.devtools.backend_debug import get_delegation_info
+
+    from effnet import create_model
+    from effnet.data.transforms import eval_transform
+    from effnet.deploy.executorch import lower_to_edge, quantize_pt2e
+    from effnet.deploy.quantize import calibration_photos
+
+    photos = calibration_photos(eval_transform("lite0", resolution=64))
+    quantized = quantize_pt2e(create_model("lite0", weights="lite0").eval(), photos)
+    pads = [n for n in quantized.graph.nodes if "pad" in str(n.target) and "dequantize" in str(n.args[0].target)]
+    assert len(pads) == 4  # before the stride-2 depthwise convs after the stem (whose own pad is fp32)
+    for pad in pads:
+        dq, (q,) = pad.args[0], list(pad.users)
+        assert "quantize_per_tensor" in str(q.target)
+        assert dq.args[1:3] == q.args[1:3], f"{pad}: scale/zero point {dq.args[1:3]} -> {q.args[1:3]}"
+    info = get_delegation_info(lower_to_edge(quantized, photos[:1]).exported_program().graph_module)
+    left = info.get_operator_delegation_dataframe()
+    left = left[left.occurrences_in_non_delegated_graphs > 0].op_type.tolist()
+    assert not [op for op in left if "quantize" in op], left

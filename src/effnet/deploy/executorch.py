@@ -49,9 +49,14 @@ def _require_executorch() -> None:
 INT8_FP32_MODULES = ("stem", "classifier")
 INT8_FP32_TYPES = ("SqueezeExcite",)
 _HARDTANH = ("hardtanh.default", "hardtanh_.default")
+_PAD = ("pad.default", "constant_pad_nd.default")
 
 
-def _int8_quantizer() -> object:
+#: activation observers a recipe may use: what the int8 grid of each activation spans
+ACTIVATION_OBSERVERS = ("histogram", "minmax", "moving_average")
+
+
+def _int8_quantizer(observer: str = "histogram", fp32_modules: tuple[str, ...] = INT8_FP32_MODULES) -> object:
     """The XNNPACK quantizer (symmetric per-channel int8 weights, per-tensor int8 activations observed as
     histograms) with two changes that bring Lite0 int8 to its fp32 top-1 (85.5 -> 88.0-88.8, fp32 88.2, on 400
     real images; docs/benchmarks.md):
@@ -60,23 +65,51 @@ def _int8_quantizer() -> object:
       conv and the ReLU6 after it, so the int8 grid spans the conv's raw range (tens) while only [0, 6]
       survives the clamp: about 30 of 256 levels carried the signal. Observed after the clamp, all 256
       do. XNNPACK fuses the clamp into the int8 conv (``dq -> conv -> hardtanh -> q``), as it does ReLU.
-    - :data:`INT8_FP32_MODULES` and :data:`INT8_FP32_TYPES` stay fp32.
+    - ``fp32_modules`` (default :data:`INT8_FP32_MODULES`) and :data:`INT8_FP32_TYPES` stay fp32.
+
+    ``observer`` picks the activation observer (:data:`ACTIVATION_OBSERVERS`; docs/benchmarks.md compares them).
     """
+    import dataclasses
+
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
     )
+    from torchao.quantization.pt2e import MinMaxObserver, MovingAverageMinMaxObserver
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
 
+    if observer not in ACTIVATION_OBSERVERS:
+        raise ValueError(f"int8 activation observer must be one of {', '.join(ACTIVATION_OBSERVERS)}, got {observer!r}")
     key = "quantization_annotation"
+    config = get_symmetric_quantization_config(is_per_channel=True)
+    if observer != "histogram":
+        ctr = (MinMaxObserver if observer == "minmax" else MovingAverageMinMaxObserver).with_args(eps=2**-12)
+        act = dataclasses.replace(config.input_activation, observer_or_fake_quant_ctr=ctr)
+        config = dataclasses.replace(config, input_activation=act, output_activation=act)
 
     def kept_fp32(node: torch.fx.Node) -> bool:
         for path, kind in node.meta.get("nn_module_stack", {}).values():
             kind = kind if isinstance(kind, str) else f"{kind.__module__}.{kind.__qualname__}"
-            if any(path == m or path.startswith(m + ".") for m in INT8_FP32_MODULES) \
+            if any(path == m or path.startswith(m + ".") for m in fp32_modules) \
                     or kind.endswith(INT8_FP32_TYPES):
                 return True
         return False
+
+    def share_pad(pad: torch.fx.Node) -> None:
+        """SAME padding between int8 ops carries its input's int8 parameters through to the conv after it.
+
+        XNNPACK runs an int8 pad only when input and output share their parameters; with an observer of
+        its own the conv's input differs, so the pad ran in fp32 between two conversions (0.9 ms of a
+        44 ms Lite0 call here) and kept XNNPACK from folding the pad into the conv."""
+        source = pad.args[0]
+        if key not in source.meta or source.meta[key].output_qspec is None or kept_fp32(pad):
+            return
+        pad.meta[key] = QuantizationAnnotation(input_qspec_map={source: SharedQuantizationSpec(source)},
+                                               output_qspec=SharedQuantizationSpec((source, pad)), _annotated=True)
+        for user in pad.users:
+            annotation = user.meta.get(key)
+            if annotation is not None and pad in annotation.input_qspec_map:
+                annotation.input_qspec_map[pad] = SharedQuantizationSpec((source, pad))
 
     class RecipeQuantizer(XNNPACKQuantizer):
         def annotate(self, gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
@@ -94,9 +127,12 @@ def _int8_quantizer() -> object:
             for node in gm.graph.nodes:
                 if key in node.meta and kept_fp32(node):
                     del node.meta[key]
+            for node in gm.graph.nodes:
+                if node.op == "call_function" and any(str(node.target).endswith(p) for p in _PAD):
+                    share_pad(node)
             return gm
 
-    return RecipeQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    return RecipeQuantizer().set_global(config)
 
 
 def _batch_dim(max_batch: int) -> dict[int, object]:
@@ -104,16 +140,18 @@ def _batch_dim(max_batch: int) -> dict[int, object]:
     return {0: torch.export.Dim("batch", min=1, max=max_batch)}
 
 
-def quantize_pt2e(model: nn.Module, calibration: torch.Tensor) -> nn.Module:
+def quantize_pt2e(model: nn.Module, calibration: torch.Tensor, *, observer: str = "histogram",
+                  fp32_modules: tuple[str, ...] = INT8_FP32_MODULES) -> nn.Module:
     """``model`` quantized to int8 by PT2E with effnet's XNNPACK recipe (:func:`_int8_quantizer`),
-    observers fed ``calibration`` (preprocessed real images) 16 at a time."""
+    observers fed ``calibration`` (preprocessed real images) in its order, 16 at a time: the same images in
+    the same order give the same program (a histogram observer's ranges depend on the order)."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     example = calibration[:2] if len(calibration) >= 2 else calibration.expand(2, *calibration.shape[1:])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         captured = torch.export.export(model, (example,), dynamic_shapes=(_batch_dim(1024),)).module()
-        prepared = prepare_pt2e(captured, _int8_quantizer())
+        prepared = prepare_pt2e(captured, _int8_quantizer(observer, fp32_modules))
         with torch.no_grad():
             for chunk in calibration.split(16):
                 prepared(chunk)
@@ -122,7 +160,15 @@ def quantize_pt2e(model: nn.Module, calibration: torch.Tensor) -> nn.Module:
 
 def lower_to_xnnpack(model: nn.Module, example: torch.Tensor, metadata: dict[str, str] | None = None,
                      max_batch: int = 1) -> bytes:
-    """The serialized ExecuTorch program of ``model`` with everything XNNPACK supports delegated to it.
+    """The serialized ExecuTorch program of ``model`` with everything XNNPACK supports delegated to it
+    (:func:`lower_to_edge`, serialized)."""
+    return lower_to_edge(model, example, metadata, max_batch).to_executorch().buffer
+
+
+def lower_to_edge(model: nn.Module, example: torch.Tensor, metadata: dict[str, str] | None = None,
+                  max_batch: int = 1) -> object:
+    """ExecuTorch's edge program (``EdgeProgramManager``) of ``model`` with everything XNNPACK supports
+    delegated to it; ``executorch.devtools.backend_debug.get_delegation_info`` of its graph says what was not.
 
     ``metadata`` becomes the constant method ``effnet_metadata`` returning it as one JSON string
     (:mod:`effnet.deploy.artifacts`): inside the program, so nothing can separate the two. With
@@ -148,7 +194,7 @@ def lower_to_xnnpack(model: nn.Module, example: torch.Tensor, metadata: dict[str
         if max_batch > 1:
             constants[DYNAMIC_BATCH_METHOD] = True
         return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()],
-                                           constant_methods=constants or None).to_executorch().buffer
+                                           constant_methods=constants or None)
 
 
 def executorch_runner(path: str | Path) -> Callable[[torch.Tensor], torch.Tensor]:

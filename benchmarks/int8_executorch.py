@@ -1,0 +1,176 @@
+"""ExecuTorch int8 against fp32 (XNNPACK): recipe variants' quality, speed ratios and where the time goes.
+
+    OMP_NUM_THREADS=1 python benchmarks/int8_executorch.py DATA [--model lite0] [--variants recipe,minmax]
+        [--rounds 5] [--profile]
+
+DATA is split as `effnet bench --accuracy` splits it: every fifth image (100 of 500) calibrates, in the folder's
+sorted order, and the other 400 are scored. Each variant is quantized (PT2E, effnet's XNNPACK recipe with
+one thing changed), lowered to a dynamic-batch program and run in ExecuTorch's runtime; top-1 and agreement
+are with the fp32 model's on the same 400 images. Speed: the fp32 and the recipe's int8 programs, batch 1
+(static batch-1 programs and the dynamic ones) and batch 32, timed in interleaved rounds in this one
+process; the ratios are what to quote. ``--profile`` adds XNNPACK's own per-operator times (ETDump, read
+by ExecuTorch's Inspector) summed per operator kind: which kernels an int8 call spends its time in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+#: name -> (observer, fp32 modules, calibration order reversed); "recipe" is what effnet ships
+VARIANTS = {
+    "recipe": ("histogram", ("stem", "classifier"), False),
+    "recipe with calibration reversed": ("histogram", ("stem", "classifier"), True),
+    "minmax": ("minmax", ("stem", "classifier"), False),
+    "moving_average": ("moving_average", ("stem", "classifier"), False),
+    "recipe + head conv fp32": ("histogram", ("stem", "classifier", "head"), False),
+    "recipe + last stage and head fp32": ("histogram", ("stem", "classifier", "stages.6", "head"), False),
+    "all layers int8": ("histogram", (), False),
+}
+
+
+def write_program(model: torch.nn.Module, example: torch.Tensor, path: Path, max_batch: int) -> Path:
+    from effnet.deploy.executorch import lower_to_xnnpack
+
+    path.write_bytes(lower_to_xnnpack(model, example, max_batch=max_batch))
+    return path
+
+
+def per_op_profile(path: Path, x: torch.Tensor, calls: int = 3) -> dict[str, tuple[int, float]]:
+    """XNNPACK's per-operator times (median over ``calls``) of the program at ``path`` on ``x``, summed
+    per operator kind: {kind: (operators, ms)}."""
+    from executorch.devtools import Inspector
+    from executorch.extension.pybindings.portable_lib import _load_for_executorch_from_buffer
+
+    program = path.read_bytes()  # the module reads this buffer without copying it: keep it alive
+    module = _load_for_executorch_from_buffer(program, enable_etdump=True, debug_buffer_size=0)
+    for _ in range(calls):
+        module.forward([x])
+    etdump = path.with_suffix(".etdp")
+    module.write_etdump_result_to_file(str(etdump))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        block = next(b for b in Inspector(etdump_path=str(etdump)).event_blocks if b.name == "Execute")
+    kinds: dict[str, list] = collections.defaultdict(lambda: [0, 0.0])
+    for event in block.events:
+        if event.perf_data is None or event.name == "OPERATOR_CALL":
+            continue
+        kind = re.sub(r" #\d+$", "", event.name)
+        kinds[kind][0] += 1
+        kinds[kind][1] += event.perf_data.p50
+    return {k: (n, ms) for k, (n, ms) in kinds.items()}
+
+
+def print_profiles(programs: dict[str, Path], x: torch.Tensor) -> None:
+    profiles = {name: per_op_profile(path, x) for name, path in programs.items()}
+    names = list(profiles)
+    print(f"\nXNNPACK per-operator times, batch {len(x)} (ms, median of 3 calls; DELEGATE_CALL encloses the rest)")
+    print("| operator kind | " + " | ".join(f"{n}: ops | {n}: ms" for n in names) + " |")
+    print("|---|" + "---:|---:|" * len(names))
+    kinds = sorted({k for p in profiles.values() for k in p}, key=lambda k: -max(p.get(k, (0, 0))[1] for p in profiles.values()))
+    for kind in kinds:
+        cells = []
+        for n in names:
+            ops, ms = profiles[n].get(kind, (0, 0.0))
+            cells += [str(ops) if ops else "", f"{ms:.2f}" if ops else ""]
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+
+
+def interleaved_ms(runs: dict[str, tuple], rounds: int) -> dict[str, float]:
+    """Median ms per call of each (function, input), timed in interleaved rounds of a few calls each."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for run, x in runs.values():
+        run(x)  # warm-up
+    for _ in range(rounds):
+        for name, (run, x) in runs.items():
+            calls = max(1, 8 // len(x))
+            start = time.perf_counter()
+            for _ in range(calls):
+                run(x)
+            times[name].append((time.perf_counter() - start) * 1e3 / calls)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", help="folder of ImageNet WordNet-id folders")
+    parser.add_argument("--model", default="lite0")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names from: " + ", ".join(VARIANTS))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--profile", action="store_true", help="XNNPACK per-operator times of fp32 and int8")
+    args = parser.parse_args(argv)
+    from effnet import create_model
+    from effnet.bench.accuracy import load_labelled, logits_of, score
+    from effnet.cpu import features_line
+    from effnet.data.transforms import eval_transform
+    from effnet.deploy.executorch import executorch_runner, quantize_pt2e
+
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose from: {', '.join(VARIANTS)}")
+    print(features_line())
+    model = create_model(args.model, weights=args.model).eval()
+    data = load_labelled(args.data, eval_transform(args.model), calibration=100)
+    held_out, labels, calibration = data.images, data.labels, data.calibration
+    fp32_logits = logits_of(model, held_out, args.batch)
+    out = Path(tempfile.mkdtemp(prefix="effnet-int8-et-"))
+    example = held_out[:1]
+    fp32 = write_program(model, example, out / "fp32.pte", args.batch)
+    s = score(logits_of(executorch_runner(fp32), held_out, args.batch), labels, fp32_logits)
+    print(f"{args.model}: {len(calibration)} calibration images, {len(held_out)} scored\n")
+    print("| ExecuTorch program (XNNPACK) | top-1 % | top-5 % | top-1 agreement with fp32 |")
+    print("|---|---:|---:|---:|")
+    print(f"| fp32 | {s.top1:.1f} | {s.top5:.1f} | {s.agreement:.1f}% |", flush=True)
+    int8 = {}
+    for name in names:
+        observer, fp32_modules, reverse = VARIANTS[name]
+        calib = calibration.flip(0) if reverse else calibration
+        quantized = quantize_pt2e(model, calib, observer=observer, fp32_modules=fp32_modules)
+        path = write_program(quantized, example, out / f"int8_{len(int8)}.pte", args.batch)
+        int8[name] = (quantized, path)
+        s = score(logits_of(executorch_runner(path), held_out, args.batch), labels, fp32_logits)
+        print(f"| int8, {name} | {s.top1:.1f} | {s.top5:.1f} | {s.agreement:.1f}% |", flush=True)
+    if "recipe" not in int8:
+        return 0
+    quantized, int8_dynamic = int8["recipe"]
+    fp32_b1 = write_program(model, example, out / "fp32_b1.pte", 1)
+    int8_b1 = write_program(quantized, example, out / "int8_b1.pte", 1)
+    x1, xb = held_out[:1].contiguous(), held_out[:args.batch].contiguous()
+    runs = {"fp32 b1 (batch-1 program)": (executorch_runner(fp32_b1), x1),
+            "int8 b1 (batch-1 program)": (executorch_runner(int8_b1), x1),
+            "fp32 b1 (dynamic program)": (executorch_runner(fp32), x1),
+            "int8 b1 (dynamic program)": (executorch_runner(int8_dynamic), x1),
+            f"fp32 b{args.batch}": (executorch_runner(fp32), xb),
+            f"int8 b{args.batch}": (executorch_runner(int8_dynamic), xb)}
+    ms = interleaved_ms(runs, args.rounds)
+    print(f"\nSpeed ({args.rounds} interleaved rounds, median ms per call; int8 = the recipe):\n")
+    print("| batch | program | fp32 ms | int8 ms | int8 speed vs fp32 |")
+    print("|---:|---|---:|---:|---:|")
+    for batch, kind in ((1, " (batch-1 program)"), (1, " (dynamic program)"), (args.batch, "")):
+        f, q = ms[f"fp32 b{batch}{kind}"], ms[f"int8 b{batch}{kind}"]
+        print(f"| {batch} | {kind.strip(' ()') or 'dynamic program'} | {f:.1f} | {q:.1f} | {f / q:.2f}x |")
+    f, d = ms["fp32 b1 (batch-1 program)"], ms["fp32 b1 (dynamic program)"]
+    print(f"dynamic-shape cost at batch 1 (fp32): batch-1 program {f:.1f} ms, dynamic program {d:.1f} ms ({d / f:.2f}x)")
+    from executorch.extension.pybindings.portable_lib import _threadpool_get_thread_count
+
+    print(f"XNNPACK threads (ExecuTorch's one threadpool, both programs): {_threadpool_get_thread_count()}")
+    if args.profile:
+        print_profiles({"fp32": fp32_b1, "int8": int8_b1}, x1)
+        print_profiles({"fp32": fp32, "int8": int8_dynamic}, xb)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
