@@ -93,7 +93,7 @@ def test_search_cli_runs_resumes_and_emits_the_family(tmp_path, capsys, monkeypa
         calls.append(config.name)
         return 50.0 + 10 * config.depth - config.resolution / 100
 
-    monkeypatch.setattr(effnet.search.grid, "engine_train_fn", fake_train)
+    monkeypatch.setattr(effnet.search.grid, "train_and_score", fake_train)
     args = ["search", "--data", "demo", "--out", str(tmp_path), "--base-width", "0.25", "--base-depth", "0.25",
             "--max-candidates", "3", "--family", "2"]
     assert main(args) == 0
@@ -113,7 +113,7 @@ def test_search_cli_study_single_vs_compound(tmp_path, capsys, monkeypatch):
     import effnet.search.grid
 
     calls = []
-    monkeypatch.setattr(effnet.search.grid, "engine_train_fn", lambda c, d, s: calls.append(c.name) or 42.0)
+    monkeypatch.setattr(effnet.search.grid, "train_and_score", lambda c, d, s: calls.append(c.name) or 42.0)
     assert main(["search", "demo", "--study", "single-vs-compound", "--levels", "1", "--out", str(tmp_path),
                  "--base-width", "0.25", "--base-depth", "0.25"]) == 0
     out = capsys.readouterr().out

@@ -41,14 +41,19 @@ def test_failed_check_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_dynamic_batch_program_runs_any_batch_in_one_call(tmp_path):
+def test_bench_builds_a_dynamic_batch_program_that_runs_any_batch_in_one_call():
+    """`effnet bench`'s ExecuTorch candidate: a program taking any batch up to the bench batch."""
+    from effnet.bench.candidates import _infer_runner
+
     model = tiny_model(num_classes=10)
-    result = export_executorch(model, tmp_path / "dyn.pte", input_size=64, max_batch=4)
-    assert result.max_abs_diff <= 1e-4
-    run = executorch_runner(result.path)
-    x = torch.randn(7, 3, 64, 64, generator=torch.Generator().manual_seed(2))  # a call of 4, then one of 3
+    run, _ = _infer_runner("effnet", "executorch", model, max_batch=4, resolution=64)
+    assert run.dynamic_batch and run.max_batch == 4
+    x = torch.randn(7, 3, 64, 64, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
+        torch.testing.assert_close(run(x[:4]), model(x[:4]), atol=1e-4, rtol=0)
+        assert run.calls == 1  # the bench batch in one call
         torch.testing.assert_close(run(x), model(x), atol=1e-4, rtol=0)
+        assert run.calls == 3  # a call of 4, then one of 3 (unpadded)
 
 
 def test_int8_program_is_calibrated_on_real_photos_and_close_to_fp32(tmp_path):
@@ -72,3 +77,4 @@ def test_int8_program_is_calibrated_on_real_photos_and_close_to_fp32(tmp_path):
     print(f"int8 vs fp32 logits: correlation {corr:.4f}, agreement {result.top1_agreement}")
     assert corr > 0.98, f"{corr} on {features_line()}"  # measured 0.995 on an AVX2-only CPU
     assert (got.argmax(1) == fp32.argmax(1)).float().mean() == result.top1_agreement
+

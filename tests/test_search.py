@@ -170,7 +170,7 @@ def test_study_matches_macs_and_scales_one_dimension_each(tmp_path):
 
 
 def test_tiny_real_search_on_demo_digits(tmp_path, one_thread):
-    """End to end with the training engine: 2 candidates, 32 px, a few steps each."""
+    """End to end with the training loop: 2 candidates, 32 px, a few steps each."""
     settings = SearchSettings(data="demo", resolution=32, width=0.25, depth=0.25, max_steps=4, batch_size=32,
                               lr=0.005, train_options=dict(optimizer="adamw", augment="none", flip=False))
     grid = [Coefficients(1.2, 1.1, 1.15), Coefficients(1.0, 1.0, 1.4)]

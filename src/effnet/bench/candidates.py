@@ -76,10 +76,12 @@ def build_bench_model(impl: str, name: str, num_classes: int) -> nn.Module:
 
 
 def _infer_runner(
-    impl: str, backend: str, model: nn.Module, calibration: torch.Tensor | None = None
+    impl: str, backend: str, model: nn.Module, calibration: torch.Tensor | None = None, max_batch: int = 32,
+    resolution: int | None = None,
 ) -> tuple[Callable[[torch.Tensor], Any], bool]:
     """(function of an fp32 NCHW batch, runs in bf16) for one inference backend; int8 calibrates on
-    ``calibration`` (preprocessed real images), else on the bundled photos."""
+    ``calibration`` (preprocessed real images), else on the bundled photos. ExecuTorch programs take any
+    batch up to ``max_batch`` in one call, at ``resolution`` (default: the model's)."""
     from effnet.deploy.inference import backend_bf16_check, optimize_for_inference
 
     if backend == "eager":
@@ -91,7 +93,8 @@ def _infer_runner(
 
         return openvino_runner(onnx_file(impl, model)), False
     if backend in ("executorch", "executorch_int8"):
-        return _executorch_runner(impl, model, backend == "executorch_int8", calibration), False
+        return _executorch_runner(impl, model, backend == "executorch_int8", calibration, max_batch,
+                                  resolution or _resolution(impl, model)), False
     bf16 = backend == "bf16"
     if bf16:
         backend_bf16_check()
@@ -105,24 +108,26 @@ def _resolution(impl: str, model: nn.Module) -> int:
     return model.config.resolution if impl == "effnet" else 224
 
 
-def _calibration(impl: str, model: nn.Module, calibration: torch.Tensor | None) -> torch.Tensor:
+def _calibration(impl: str, model: nn.Module, calibration: torch.Tensor | None,
+                 resolution: int | None = None) -> torch.Tensor:
     if calibration is not None:
         return calibration
     from effnet.data.transforms import eval_transform
     from effnet.deploy.quantize import calibration_photos
 
-    return calibration_photos(eval_transform(resolution=_resolution(impl, model)))
+    return calibration_photos(eval_transform(resolution=resolution or _resolution(impl, model)))
 
 
 def _executorch_runner(
-    impl: str, model: nn.Module, int8: bool, calibration: torch.Tensor | None
+    impl: str, model: nn.Module, int8: bool, calibration: torch.Tensor | None, max_batch: int, resolution: int
 ) -> Callable[[torch.Tensor], Any]:
-    """A batch-1 ExecuTorch program (XNNPACK) run in ExecuTorch's runtime; larger batches are batch-1 calls."""
+    """An ExecuTorch program (XNNPACK) taking any batch up to ``max_batch`` (the bench batch: one call
+    per batch, as ONNX Runtime gets), run in ExecuTorch's runtime."""
     from effnet.deploy.executorch import executorch_runner, export_executorch
 
     path = Path(tempfile.mkdtemp(prefix="effnet-bench-")) / f"{impl}.pte"
-    export_executorch(model, path, int8_images=_calibration(impl, model, calibration) if int8 else None,
-                      input_size=_resolution(impl, model))
+    export_executorch(model, path, int8_images=_calibration(impl, model, calibration, resolution) if int8 else None,
+                      input_size=resolution, max_batch=max(max_batch, 1))
     return executorch_runner(path)
 
 
@@ -225,7 +230,8 @@ def build_candidates(
                 else:
                     model = calibrate_bn(build_bench_model(impl, cfg.model, cfg.num_classes), resolution)
                 if cfg.mode == "infer":
-                    run, bf16 = _infer_runner(impl, backend, model, calibration)
+                    run, bf16 = _infer_runner(impl, backend, model, calibration, max_batch=cfg.batch,
+                                              resolution=resolution)
                     cands.append(Candidate(impl, backend, _no_grad(run, x), _no_grad(run, x1), gflops, bf16, run))
                 else:
                     step, bf16 = _train_step(impl, backend, model, x)

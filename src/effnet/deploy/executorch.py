@@ -155,7 +155,8 @@ def executorch_runner(path: str | Path) -> Callable[[torch.Tensor], torch.Tensor
     """A function of an NCHW float batch running the program at ``path`` in ExecuTorch's runtime.
 
     A program with a dynamic batch runs any batch in chunks of at most its largest; one with a fixed
-    batch runs chunks of exactly it (the last padded).
+    batch runs chunks of exactly it (the last padded). The function's ``dynamic_batch`` and ``max_batch``
+    say which, and ``calls`` counts the runtime calls made so far.
     """
     _require_executorch()
     from executorch.runtime import Runtime
@@ -167,9 +168,11 @@ def executorch_runner(path: str | Path) -> Callable[[torch.Tensor], torch.Tensor
 
     def run(x: torch.Tensor) -> torch.Tensor:
         chunks = x.split(batch) if dynamic else padded_batches(x, batch)
+        run.calls += len(chunks)
         outs = [method.execute([chunk.contiguous().float()])[0] for chunk in chunks]
         return torch.cat(outs)[:len(x)]
 
+    run.dynamic_batch, run.max_batch, run.calls = dynamic, batch, 0
     return run
 
 

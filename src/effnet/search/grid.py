@@ -4,11 +4,11 @@ Every candidate ``(alpha, beta, gamma)`` has ``alpha, beta, gamma >= 1`` and ``a
 within ``tolerance`` (relative) of ``factor`` (2 by default), so each costs about ``factor`` times the
 baseline's FLOPs at phi = 1. Each is trained briefly and scored on held-out top-1 accuracy.
 
-Training goes through an injectable ``train_fn(config, run_dir, settings) -> top1`` (default: the
-training engine), so the mechanics are testable with a cheap scorer. The candidates are the grid of an
-Optuna study (:mod:`effnet.search.shared_study`: SQLite in the run folder by default, or a shared database or
-journal file that many workers join); a rerun with the same settings skips finished candidates, so an
-interrupted search resumes where it stopped.
+Training goes through an injectable ``train_fn(config, run_dir, settings) -> top1`` (default:
+:func:`train_and_score`, effnet's training loop), so the mechanics are testable with a cheap scorer.
+The candidates are the grid of an Optuna study (:mod:`effnet.search.shared_study`: SQLite in the run
+folder by default, or a shared database or journal file that many workers join); a rerun with the same
+settings skips finished candidates, so an interrupted search resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class SearchSettings:
 TrainFn = Callable[[ModelConfig, Path, SearchSettings], float]
 
 
-def engine_train_fn(config: ModelConfig, run_dir: Path, settings: SearchSettings) -> float:
+def train_and_score(config: ModelConfig, run_dir: Path, settings: SearchSettings) -> float:
     """Train with :func:`effnet.training.train` and return held-out top-1 (%) of the final weights.
 
     ``resume=True`` continues a candidate that was interrupted mid-training from its last checkpoint
@@ -150,7 +150,7 @@ def spread(items: list, limit: int | None) -> list:
     return [items[round(i * (len(items) - 1) / (limit - 1))] for i in range(limit)]
 
 
-# --- training a plan of configs on the engine --------------------------------------------------
+# --- training a plan of configs with the training loop -----------------------------------------
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ class PlanObjective:
         config = ModelConfig.from_dict(config_dict)
         params, macs = structure_cost(config)
         start = time.perf_counter()
-        top1 = float((self.train_fn or engine_train_fn)(config, self.out_dir / "runs" / key, self.settings))
+        top1 = float((self.train_fn or train_and_score)(config, self.out_dir / "runs" / key, self.settings))
         return dict(value=top1, key=key, **extra, width=config.width, depth=config.depth,
                     resolution=config.resolution, params=params, macs=macs, top1=top1,
                     seconds=round(time.perf_counter() - start, 2), config=config.to_dict())
@@ -233,7 +233,7 @@ def run_search(
 ) -> SearchResult:
     """Train every candidate (baseline scaled by phi = 1 with its coefficients); rank by held-out top-1.
 
-    ``train_fn`` defaults to :func:`engine_train_fn` (looked up at call time).
+    ``train_fn`` defaults to :func:`train_and_score` (looked up at call time).
     """
     out = Path(out_dir)
     candidates = list(candidates if candidates is not None else coefficient_grid())

@@ -1,7 +1,7 @@
 """The paper's step 0: search the baseline itself (section 4), in MnasNet's space, on the Optuna shared_study.
 
 Each trial decodes an architecture from :mod:`effnet.search.space`, trains it briefly with the recipe of
-:func:`effnet.search.grid.engine_train_fn` on the proxy task, counts its MACs with effnet's own counter
+:func:`effnet.search.grid.train_and_score` on the proxy task, counts its MACs with effnet's own counter
 (:mod:`effnet.arch.flops`, the data's class count) and scores it with the paper's objective::
 
     ACC(m) * (MACs(m) / T) ** w          w = -0.07, T = the base's MACs at the search resolution
@@ -79,14 +79,14 @@ class NasObjective:
                                                         width=base.width, depth=base.depth)
 
     def __call__(self, trial: Any) -> dict[str, Any]:  # noqa: ANN401 - an optuna.Trial
-        from effnet.search.grid import engine_train_fn
+        from effnet.search.grid import train_and_score
 
         params = suggest(trial, self.space)
         slot = trial.user_attrs[shared_study.SLOT]
         config = self.config(params, f"nas-{slot}")
         n_params, macs = cost(config, self.num_classes)
         start = time.perf_counter()
-        top1 = float((self.train_fn or engine_train_fn)(config, self.out_dir / "runs" / slot, self.settings))
+        top1 = float((self.train_fn or train_and_score)(config, self.out_dir / "runs" / slot, self.settings))
         value = math.nan if math.isnan(top1) else objective_value(top1, macs, self.target, self.w)
         return dict(value=value, top1=top1, macs=macs, params=n_params, seconds=round(time.perf_counter() - start, 2),
                     arch=params, config=config.to_dict())
