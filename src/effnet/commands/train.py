@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.add_argument("--freeze-backbone", action="store_true", help="train only the classifier")
     p.add_argument("--head-init", default=None, choices=HEAD_INITS,
                    help="probe: fit the new classifier on frozen features first, as effnet probe does (LP-FT); "
-                        "random: start it at zero; default: the recipe derives it from the data")
+                        "random: start it at zero; default: the recipe's (finetune: random, as LP-FT scored lower: docs/transfer.md)")
     p.add_argument("--freeze-stages", type=int, default=0, help="keep the stem and the first N stages fixed")
     p.add_argument("--backbone-lr-scale", type=float, default=None,
                    help="backbone lr = --lr x this (the new classifier trains at --lr); default: the recipe's")

@@ -6,6 +6,9 @@ The fit is `effnet probe`'s own (:func:`effnet.deploy.embed.fit_linear_head`): f
 eval mode without augmentation, then full-batch L-BFGS on standardised features. The images are the run's
 training split seen as its val split is (the run's eval transform), so the head is fitted on the view the
 model is scored on.
+
+Not the fine-tune recipe's default: on 300 images of two classes it scored 4 points below the zero head
+(docs/transfer.md, issue 21); ``effnet train --head-init probe`` asks for it.
 """
 
 from __future__ import annotations
