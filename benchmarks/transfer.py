@@ -201,7 +201,22 @@ SMALL: list[tuple[str, dict[str, Any]]] = [
     ("default, AdamW 1.5e-3 (3e-3 x sqrt(8 / 32))", {"lr": 1.5e-3}),
     ("default, AdamW 3.75e-4 (half)", {"lr": 3.75e-4}),
 ]
-TABLES = {"ablation": ABLATION, "factors": FACTORS, "small": SMALL}
+# LP-FT on the same small set (issue 21): the new head fitted by `effnet probe`'s code first, then fine-tuned, against
+# the default's zero head, with the rate, warm-up, val view and BN after the fitted head varied one at a time.
+PROBE_HEAD = {"head_init": "probe"}
+LPFT: list[tuple[str, dict[str, Any]]] = [
+    ("LP-FT (--head-init probe)", PROBE_HEAD),
+    ("effnet default (zero head)", {}),
+    ("LP-FT, AdamW 3.75e-4 (half)", {**PROBE_HEAD, "lr": 3.75e-4}),
+    ("LP-FT, AdamW 1.9e-4 (a quarter)", {**PROBE_HEAD, "lr": 1.875e-4}),
+    ("LP-FT, warm-up 10 steps", {**PROBE_HEAD, "warmup_steps": 10}),
+    ("LP-FT, val (and the head's features) on the official centre crop", {**PROBE_HEAD, "eval_crop_pct": "official"}),
+    ("zero head, val on the official centre crop", {"eval_crop_pct": "official"}),
+    ("LP-FT, frozen BN", {**PROBE_HEAD, "freeze_bn": True}),
+    ("LP-FT, frozen BN, AdamW 1.9e-4 (a quarter)", {**PROBE_HEAD, "freeze_bn": True, "lr": 1.875e-4}),
+    ("LP-FT, frozen BN, AdamW 4.7e-5 (a sixteenth)", {**PROBE_HEAD, "freeze_bn": True, "lr": 4.6875e-5}),
+]
+TABLES = {"ablation": ABLATION, "factors": FACTORS, "small": SMALL, "lpft": LPFT}
 
 RUNNERS = {"plain": plain_loop, "effnet default": effnet_run, "probe": probe_run,
            "paper recipe": lambda *a, **k: effnet_run(*a, recipe="paper", **k)}
@@ -266,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ablation", action="store_true", help="run the ablation rows (lite0) instead")
     p.add_argument("--factors", action="store_true", help="the issue-21 factor rows (lite0) and the plain loop")
     p.add_argument("--table", choices=sorted(TABLES), default=None,
-                   help="run this table's rows (lite0) after the plain loop and the probe (small: issue 21's 2-class rows)")
+                   help="run this table's rows (lite0) after the plain loop and the probe (small, lpft: issue 21's 2-class rows)")
     p.add_argument("--rows", default=None, help="only these ablation/factor rows (0-based indices, comma-separated)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--image-size", type=int, default=96)
@@ -306,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = [int(i) for i in args.rows.split(",")] if args.rows else range(len(table))
             if table_name != "ablation" and not args.rows:
                 run_one("plain", plain_loop, args.log, model="lite0", weights="lite0", **common)
-            if table_name == "small":  # the bar the rows must reach, in the same run (cheap: features once)
+            if table_name in ("small", "lpft"):  # the bar the rows must reach, in the same run (cheap: features once)
                 run_one("probe", probe_run, args.log, model="lite0", weights="lite0", **common)
             for name, overrides in (table[i] for i in rows):
                 run_one(name, effnet_run, args.log, model="lite0", weights="lite0", **{**common, **overrides})

@@ -436,6 +436,12 @@ ROWS += [
         in_process=True, expect_in_stderr="argument --backend: invalid choice: 'tensorrt'"),
 ]
 
+# issue 21: LP-FT's head fitted by a probe needs pretrained features to probe
+ROWS += [
+    Row("train --head-init probe without --weights", ("train", "demo", "--head-init", "probe", "--out", "{t}/run"),
+        in_process=True, expect_in_stderr="--head-init probe needs pretrained --weights"),
+]
+
 
 # ---------------------------------------------------------------- shared inputs
 def _tiny_h5(path: Path) -> None:

@@ -52,6 +52,8 @@ MAX_PIXELS = 89_478_485
 
 #: Training recipe choices.
 RECIPES = ("paper", "finetune")
+#: How `effnet train` starts a new classifier on pretrained weights: fitted by a linear probe first (LP-FT), or not.
+HEAD_INITS = ("probe", "random")
 OPTIMIZERS = ("rmsprop_tf", "rmsprop", "sgd", "adamw")
 SCHEDULES = ("step", "cosine", "constant")  # step: 0.97 every 2.4 epochs (the paper)
 AUGMENTS = ("randaugment", "autoaugment", "none")

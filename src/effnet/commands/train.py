@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from effnet.choices import AMP_MODES, AUGMENTS, CHECKPOINT_MODES, OPTIMIZERS, RECIPES, SCHEDULES
+from effnet.choices import AMP_MODES, AUGMENTS, CHECKPOINT_MODES, HEAD_INITS, OPTIMIZERS, RECIPES, SCHEDULES
 
 
 def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
@@ -21,6 +21,9 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
                    help="default: finetune with --weights, else paper (the paper's from-scratch ImageNet recipe); "
                         "flags given below override the recipe's values")
     p.add_argument("--freeze-backbone", action="store_true", help="train only the classifier")
+    p.add_argument("--head-init", default=None, choices=HEAD_INITS,
+                   help="probe: fit the new classifier on frozen features first, as effnet probe does (LP-FT); "
+                        "random: start it at zero; default: the recipe's (finetune: random, as LP-FT scored lower: docs/transfer.md)")
     p.add_argument("--freeze-stages", type=int, default=0, help="keep the stem and the first N stages fixed")
     p.add_argument("--backbone-lr-scale", type=float, default=None,
                    help="backbone lr = --lr x this (the new classifier trains at --lr); default: the recipe's")
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     data = args.data_opt or args.data
     if data is None:
         raise ValueError("give the data folder (effnet train DATA) or --data demo")
-    keys = ["model", "weights", "recipe", "freeze_backbone", "freeze_stages", "backbone_lr_scale",
+    keys = ["model", "weights", "recipe", "head_init", "freeze_backbone", "freeze_stages", "backbone_lr_scale",
             "warmup_steps", "crop_scale", "epochs", "max_steps", "batch_size", "image_size", "lr", "optimizer",
             "weight_decay", "schedule", "warmup_epochs", "ema", "ema_decay", "label_smoothing", "augment",
             "randaugment_magnitude", "flip", "dropout", "drop_connect", "bn_momentum", "val_fraction", "out_dir",

@@ -113,10 +113,11 @@ class ProbeResult:
 
 
 def fit_linear_head(features: np.ndarray, labels: np.ndarray, num_classes: int, weight_decay: float = 1e-3,
-                    max_iter: int = 200) -> tuple[torch.nn.Linear, float]:
+                    max_iter: int = 200, label_smoothing: float = 0.0) -> tuple[torch.nn.Linear, float]:
     """Softmax regression on standardised features by full-batch L-BFGS (deterministic, seconds).
 
     The standardisation is folded into the returned layer, so it applies to raw features.
+    ``label_smoothing`` fits the loss a fine-tune then continues with (LP-FT: the head starts at its optimum).
     """
     x = torch.from_numpy(features).double()
     y = torch.from_numpy(labels).long()
@@ -130,7 +131,8 @@ def fit_linear_head(features: np.ndarray, labels: np.ndarray, num_classes: int, 
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(head(z), y) + 0.5 * weight_decay * head.weight.square().sum()
+        loss = (torch.nn.functional.cross_entropy(head(z), y, label_smoothing=label_smoothing)
+                + 0.5 * weight_decay * head.weight.square().sum())
         loss.backward()
         return loss
 

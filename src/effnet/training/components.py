@@ -100,9 +100,15 @@ class TrainingParts:
 
 
 def build_parts(cfg: TrainConfig, info: DistInfo, model_config: ModelConfig, num_classes: int,
-                steps_per_epoch: int) -> TrainingParts:
+                steps_per_epoch: int, loaders: Loaders | None = None) -> TrainingParts:
     device = info.device
     model = build_model(model_config, num_classes, cfg.weights, bool(cfg.zero_head))
+    if cfg.head_init == "probe" and loaders is not None:  # LP-FT: before DDP, which then spreads rank 0's head
+        from effnet.training.head_init import fit_head_by_probe
+
+        fit_head_by_probe(model, loaders.train.dataset.samples, loaders.val.dataset.transform, cfg.workers,
+                          progress=info.is_main and cfg.progress and not cfg.quiet,
+                          label_smoothing=cfg.label_smoothing)
     if cfg.freeze_backbone:
         freeze_backbone(model)
     freeze_stages(model, cfg.freeze_stages)

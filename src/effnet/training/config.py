@@ -39,6 +39,7 @@ class TrainConfig:
     recipe: str | None = None  # "paper" or "finetune"; None: finetune when weights are given
     freeze_backbone: bool = False
     zero_head: bool | None = None  # a new classifier (class count differs from the weights') starts at zero
+    head_init: str | None = None  # "probe": fit the new classifier on frozen features first (LP-FT); "random"
     freeze_stages: int = 0  # the stem and this many of model.stages stop training (fine-tuning)
     dropout: float | None = None
     drop_connect: float | None = None
@@ -102,6 +103,14 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.head_init is not None:
+            from effnet.choices import HEAD_INITS
+
+            if self.head_init not in HEAD_INITS:
+                raise ValueError(f"head_init must be one of {', '.join(HEAD_INITS)}, got {self.head_init!r}")
+            if self.head_init == "probe" and self.weights is None:
+                raise ValueError("--head-init probe needs pretrained --weights: a probe of random features fits "
+                                 "nothing; pass --weights, or leave --head-init out")
         if self.resume and self.overwrite:
             raise ValueError("resume and overwrite contradict each other: --resume continues the run in the "
                              "folder, --overwrite replaces it; pass one")

@@ -89,7 +89,8 @@ class TrainingRun:
             )
         check_batchnorm_batch(self.model_config, self.image_size, cfg.batch_size, info.world_size,
                               bool(cfg.freeze_bn or cfg.freeze_backbone))
-        self.parts = build_parts(cfg, info, self.model_config, len(self.classes), self.steps_per_epoch)
+        self.parts = build_parts(cfg, info, self.model_config, len(self.classes), self.steps_per_epoch,
+                                 self.loaders)
         self.model = self.parts.model  # the unwrapped module: checkpoints, EMA and evaluation use this
         self.progress = Progress(skipped=list(self.loaders.skipped_at_scan))
         self._rank_loss: tuple[float, int] = (0.0, 0)  # this rank's (loss sum, images) of the epoch, as of the last step
