@@ -5,6 +5,8 @@ Small models at small resolutions keep each export (torch.export + lowering) to 
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -80,10 +82,13 @@ def test_int8_program_is_calibrated_on_real_photos_and_close_to_fp32(tmp_path):
 
 
 
-def test_int8_lite0_runs_whole_in_xnnpack_with_pads_kept_int8():
-    """Every quantized op is delegated, and each SAME pad between int8 ops keeps its input's int8 parameters
-    (XNNPACK runs an int8 pad only then; otherwise it converts to fp32 and back around it)."""
+def test_int8_lite0_runs_whole_in_xnnpack_with_pads_kept_int8(tmp_path):
+    """Every quantized op is delegated, and each SAME pad between int8 ops keeps its input's int8 parameters,
+    so XNNPACK runs it int8, folded into the conv (else: int8 -> fp32 convert, fp32 pad, convert back).
+    What XNNPACK runs is read from its own per-operator profile (ETDump)."""
+    from executorch.devtools import Inspector
     from executorch.devtools.backend_debug import get_delegation_info
+    from executorch.extension.pybindings.portable_lib import _load_for_executorch_from_buffer
 
     from effnet import create_model
     from effnet.data.transforms import eval_transform
@@ -98,7 +103,19 @@ def test_int8_lite0_runs_whole_in_xnnpack_with_pads_kept_int8():
         dq, (q,) = pad.args[0], list(pad.users)
         assert "quantize_per_tensor" in str(q.target)
         assert dq.args[1:3] == q.args[1:3], f"{pad}: scale/zero point {dq.args[1:3]} -> {q.args[1:3]}"
-    info = get_delegation_info(lower_to_edge(quantized, photos[:1]).exported_program().graph_module)
+    edge = lower_to_edge(quantized, photos[:1])
+    info = get_delegation_info(edge.exported_program().graph_module)
     left = info.get_operator_delegation_dataframe()
     left = left[left.occurrences_in_non_delegated_graphs > 0].op_type.tolist()
     assert not [op for op in left if "quantize" in op], left
+    program = edge.to_executorch().buffer  # the runtime reads this buffer in place: keep it alive
+    module = _load_for_executorch_from_buffer(program, enable_etdump=True, debug_buffer_size=0)
+    module.forward([photos[:1].contiguous()])
+    module.write_etdump_result_to_file(str(tmp_path / "run.etdp"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        blocks = Inspector(etdump_path=str(tmp_path / "run.etdp")).event_blocks
+    ops = [e.name for b in blocks if b.name == "Execute" for e in b.events]
+    assert any("QC8" in op for op in ops), ops  # int8 kernels ran
+    assert not [op for op in ops if "Constant Pad" in op], ops
+    assert sum("Convert" in op for op in ops) <= 4, ops  # into int8 after the stem, out before the classifier

@@ -98,9 +98,8 @@ def _int8_quantizer(observer: str = "histogram", fp32_modules: tuple[str, ...] =
     def share_pad(pad: torch.fx.Node) -> None:
         """SAME padding between int8 ops carries its input's int8 parameters through to the conv after it.
 
-        XNNPACK runs an int8 pad only when input and output share their parameters; with an observer of
-        its own the conv's input differs, so the pad ran in fp32 between two conversions (0.9 ms of a
-        44 ms Lite0 call here) and kept XNNPACK from folding the pad into the conv."""
+        XNNPACK runs an int8 pad only when input and output share their parameters (with an observer of its
+        own the conv's input differs); then it takes the pad int8 (:func:`_partitioner_configs`)."""
         source = pad.args[0]
         if key not in source.meta or source.meta[key].output_qspec is None or kept_fp32(pad):
             return
@@ -158,6 +157,32 @@ def quantize_pt2e(model: nn.Module, calibration: torch.Tensor, *, observer: str 
         return convert_pt2e(prepared)
 
 
+def _partitioner_configs() -> list[type]:
+    """XNNPACK's partitioner configs, with constant padding taken int8 as well as fp32.
+
+    ExecuTorch 1.5 offers XNNPACK only fp32 pads, so an int8 SAME pad ran as int8 -> fp32 convert, fp32 pad,
+    fp32 -> int8 convert (Lite0: 4 pads, 8 converts, about 2 ms of a 17 ms call). XNNPACK's pad itself
+    is type-generic: it needs equal input and output parameters, which the recipe's pads have
+    (:func:`_int8_quantizer`), and then folds the pad into the int8 conv after it."""
+    from executorch.backends.xnnpack.partition.config import ALL_PARTITIONER_CONFIGS
+    from executorch.backends.xnnpack.partition.config.generic_node_configs import ConstantPadConfig
+    from executorch.backends.xnnpack.partition.config.xnnpack_config import ConfigPrecisionType
+
+    class Int8ConstantPadConfig(ConstantPadConfig):
+        def supported_precision_types(self) -> list[ConfigPrecisionType]:
+            return [ConfigPrecisionType.FP32, ConfigPrecisionType.STATIC_QUANT]
+
+        def check_constraints(self, node: torch.fx.Node, ep: object) -> bool:
+            # XNNPACK refuses (at load) an int8 pad whose output parameters differ from its input's
+            source = node.args[0]
+            if "dequantize" in str(getattr(source, "target", "")) and any(
+                    "quantize" in str(u.target) and tuple(u.args[1:3]) != tuple(source.args[1:3]) for u in node.users):
+                return False
+            return super().check_constraints(node, ep)
+
+    return [Int8ConstantPadConfig if c is ConstantPadConfig else c for c in ALL_PARTITIONER_CONFIGS]
+
+
 def lower_to_xnnpack(model: nn.Module, example: torch.Tensor, metadata: dict[str, str] | None = None,
                      max_batch: int = 1) -> bytes:
     """The serialized ExecuTorch program of ``model`` with everything XNNPACK supports delegated to it
@@ -193,7 +218,7 @@ def lower_to_edge(model: nn.Module, example: torch.Tensor, metadata: dict[str, s
         constants = {METADATA_METHOD: json.dumps(metadata)} if metadata else {}
         if max_batch > 1:
             constants[DYNAMIC_BATCH_METHOD] = True
-        return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()],
+        return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner(configs=_partitioner_configs())],
                                            constant_methods=constants or None)
 
 
