@@ -87,6 +87,8 @@ def test_fit_linear_head_recovers_a_linear_rule():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 8)).astype(np.float32) * 5 + 3
     y = (x @ rng.normal(size=(8, 3))).argmax(1)  # a linear rule on raw (unstandardised) features
+    state = torch.random.get_rng_state()
     head, loss = fit_linear_head(x, y, 3, weight_decay=1e-4)
+    assert torch.equal(torch.random.get_rng_state(), state)  # a probe inside other code shifts none of its draws
     pred = head(torch.from_numpy(x)).argmax(1).numpy()  # the standardisation is folded into the head
     assert (pred == y).mean() > 0.97 and loss < 0.3

@@ -123,7 +123,9 @@ def fit_linear_head(features: np.ndarray, labels: np.ndarray, num_classes: int, 
     y = torch.from_numpy(labels).long()
     mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
     z = (x - mean) / std
-    head = torch.nn.Linear(x.shape[1], num_classes).double()
+    # skip_init: no draw from the global RNG (the weights are set below), so a probe run inside other
+    # code (LP-FT, a benchmark) leaves that code's later random draws as they were.
+    head = torch.nn.utils.skip_init(torch.nn.Linear, x.shape[1], num_classes, dtype=torch.float64)
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
     opt = torch.optim.LBFGS(head.parameters(), lr=1, max_iter=max_iter, history_size=20,
@@ -139,7 +141,7 @@ def fit_linear_head(features: np.ndarray, labels: np.ndarray, num_classes: int, 
     opt.step(closure)
     with torch.no_grad():
         loss = float(torch.nn.functional.cross_entropy(head(z), y))
-        folded = torch.nn.Linear(x.shape[1], num_classes)
+        folded = torch.nn.utils.skip_init(torch.nn.Linear, x.shape[1], num_classes)
         folded.weight.copy_(head.weight / std)
         folded.bias.copy_(head.bias - (head.weight * mean / std).sum(1))
     return folded, loss

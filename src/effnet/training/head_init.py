@@ -43,7 +43,7 @@ def fit_head_by_probe(model: nn.Module, samples: list[tuple[str, int]], transfor
     from effnet.deploy.embed import embed_samples, fit_linear_head
 
     was_training = model.training
-    with torch.random.fork_rng(devices=[]):  # the loader draws a seed, nn.Linear its initial weights
+    with torch.random.fork_rng(devices=[]):  # the embedding's DataLoader draws a seed
         model.eval()
         try:
             emb = embed_samples(PooledFeatures(model), samples, transform, EMBED_BATCH, progress,
