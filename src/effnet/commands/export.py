@@ -35,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=EXPORT_FORMATS, default="onnx",
                    help="executorch: a .pte program with the XNNPACK delegate, batch 1 (needs effnet[edge])")
     p.add_argument("--dynamic", action="store_true",
-                   help="dynamic image size (33..8192 px; SAME padding stays dynamic); ONNX and TorchScript "
-                        "always take any batch size")
+                   help="dynamic image size (33..8192 px; SAME padding is then computed per call, and ONNX "
+                        "Runtime cannot fold those pads into the convs: Lite0 ran 1.3x slower in fp32, 1.55x in "
+                        "int8, docs/benchmarks.md); ONNX and TorchScript always take any batch size")
     p.add_argument("--size", type=positive_int, default=None,
                    help="image size (default: the run's or the weights' own; a run's cannot be changed)")
     p.add_argument("--opset", type=int_at_least(MIN_OPSET), default=DEFAULT_OPSET,
