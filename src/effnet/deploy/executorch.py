@@ -210,14 +210,13 @@ def lower_to_edge(model: nn.Module, example: torch.Tensor, metadata: dict[str, s
         warnings.simplefilter("ignore")
         # torch.export sees the blocks' plain forward: squeeze-excitation as pool + 1x1 convs, the form
         # XNNPACK delegates whole (the eager eval form's matmuls on a 2-D mean are not delegated)
+        constants = {METADATA_METHOD: json.dumps(metadata)} if metadata else {}
         if max_batch > 1:
             example = example[:1].expand(2, *example.shape[1:]).contiguous()  # 1 would specialise the size
             program = torch.export.export(model, (example,), dynamic_shapes=(_batch_dim(max_batch),))
+            constants[DYNAMIC_BATCH_METHOD] = True
         else:
             program = torch.export.export(model, (example,))
-        constants = {METADATA_METHOD: json.dumps(metadata)} if metadata else {}
-        if max_batch > 1:
-            constants[DYNAMIC_BATCH_METHOD] = True
         return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner(configs=_partitioner_configs())],
                                            constant_methods=constants or None)
 
