@@ -200,6 +200,14 @@ SMALL: list[tuple[str, dict[str, Any]]] = [
     ("default, no drop-connect", {"drop_connect": 0.0}),
     ("default, AdamW 1.5e-3 (3e-3 x sqrt(8 / 32))", {"lr": 1.5e-3}),
     ("default, AdamW 3.75e-4 (half)", {"lr": 3.75e-4}),
+    ("default, BN momentum 0.01 (the model's)", {"bn_momentum": 0.01}),
+    ("default, BN momentum 0.03", {"bn_momentum": 0.03}),
+    ("default, BN momentum 0.0625", {"bn_momentum": 0.0625}),
+    ("default, stem + first 3 stages frozen", {"freeze_stages": 3}),
+    ("default, stem + first 5 stages frozen", {"freeze_stages": 5}),
+    ("default, backbone frozen (the head alone)", {"freeze_backbone": True}),
+    ("default, AdamW 7.5e-4", {"lr": 7.5e-4}),
+    ("default, batch 8", {"batch_size": 8}),
 ]
 # LP-FT on the same small set (issue 21): the new head fitted by `effnet probe`'s code first, then fine-tuned, against
 # the default's zero head, with the rate, warm-up, val view and BN after the fitted head varied one at a time.
