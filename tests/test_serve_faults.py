@@ -7,6 +7,7 @@ slowed or made to fail (what a fault needs); SIGTERM under load runs the real co
 from __future__ import annotations
 
 import io
+import re
 import signal
 import socket
 import threading
@@ -182,13 +183,22 @@ def test_draining_refuses_new_work_but_stays_alive(held, jpeg):
     assert "effnet_model_ready 0.0" in client.request("GET", "/metrics")[2].decode()
 
 
+def _queue_depth(client: Client) -> float:
+    status, _, body = client.request("GET", "/metrics")
+    found = re.search(rb"^effnet_queue_depth (\S+)$", body, re.M) if status == 200 else None
+    return float(found.group(1)) if found else 0.0
+
+
 def test_sigterm_under_load_answers_every_accepted_request_and_exits_0(tmp_path, jpeg):
     server = ServerProcess("--weights", "lite0", "--threads", "1", "--max-batch-size", "1", cwd=tmp_path)
     try:
         client = server.client
         with ThreadPoolExecutor(8) as pool:
             futures = [pool.submit(client.predict, [("a.jpg", jpeg)]) for _ in range(8)]
-            wait_for(lambda: any(f.done() for f in futures), "a first answer", poll_s=0.005)
+            # accepted: answered, or waiting in the queue (the server's own gauge), so that at least two
+            # answers are owed when the signal lands, however fast the client sends or the model runs
+            wait_for(lambda: sum(f.done() for f in futures) + _queue_depth(client) >= 2, "two requests accepted",
+                     poll_s=0.005)
             server.proc.send_signal(signal.SIGTERM)  # the others are in flight: queued or being decoded
             results = [f.result(60) for f in futures]
     finally:
