@@ -119,3 +119,20 @@ def test_int8_lite0_runs_whole_in_xnnpack_with_pads_kept_int8(tmp_path):
     assert any("QC8" in op for op in ops), ops  # int8 kernels ran
     assert not [op for op in ops if "Constant Pad" in op], ops
     assert sum("Convert" in op for op in ops) <= 4, ops  # into int8 after the stem, out before the classifier
+
+
+def test_bench_b0_int8_program_passes_its_check():
+    """`effnet bench --model b0 --backend executorch_int8` on random weights: the program XNNPACK runs matches the
+    quantized PyTorch graph within the export check. With BatchNorm statistics of white noise, the int8 grids
+    (calibrated on real photos, whose activations those statistics let grow to thousands) left the check's
+    inputs within a few int8 steps of zero, and rounding alone moved the logits by most of their size."""
+    from types import SimpleNamespace
+
+    from effnet.bench.candidates import build_candidates
+
+    cfg = SimpleNamespace(model="b0", resolution=96, batch=2, compare=(), backends=("executorch_int8",), mode="infer",
+                          weights=None, num_classes=1000)
+    cands, skipped = build_candidates(cfg, log=lambda line: None)
+    assert not skipped, skipped
+    (cand,) = cands
+    assert cand.run.dynamic_batch and cand.run.max_batch == 2

@@ -4,7 +4,8 @@ effnet's backends use :func:`effnet.optimize_for_inference` (BN folded); the ref
 generic equivalent (channels_last, bf16 weights, torch.compile, their own ONNX export), never
 effnet's rewrites. All models get the same treatment of their random weights: BatchNorm
 statistics are calibrated on random data so activations have realistic magnitudes (fresh
-running statistics give near-zero, even denormal, activations, which run at different speeds).
+running statistics give near-zero, even denormal, activations, which run at different speeds);
+int8 candidates calibrate them on the real photos their int8 grids are calibrated on.
 """
 
 from __future__ import annotations
@@ -39,17 +40,26 @@ class Candidate:
         return f"{self.impl}/{self.backend}"
 
 
-def calibrate_bn(model: nn.Module, resolution: int, batches: int = 2, seed: int = 0) -> nn.Module:
-    """Set BatchNorm running statistics to those of random inputs (cumulative over ``batches``)."""
+def calibrate_bn(model: nn.Module, resolution: int, batches: int = 2, seed: int = 0,
+                 images: torch.Tensor | None = None) -> nn.Module:
+    """Set BatchNorm running statistics to those of random inputs (cumulative over ``batches``), or of
+    ``images`` (preprocessed, 4 at a time) when given.
+
+    A model that int8 calibrates on real photos needs the statistics of those photos: with statistics of
+    white noise, real photos (spatially smooth) drive random-weight B0's activations to thousands by the
+    last stage, the int8 grids span that, and the check's random inputs then fall within a few int8 steps
+    of zero (docs/benchmarks.md, "B0 int8 in ExecuTorch")."""
     gen = torch.Generator().manual_seed(seed)
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for m in bns:
         m.reset_running_stats()
         m.momentum = None
     model.train()
+    inputs = images.split(4) if images is not None else (
+        torch.randn(4, 3, resolution, resolution, generator=gen) for _ in range(batches))
     with torch.no_grad():
-        for _ in range(batches):
-            model(torch.randn(4, 3, resolution, resolution, generator=gen))
+        for x in inputs:
+            model(x)
     for m in bns:
         m.momentum = 0.1
     return model.eval()
@@ -228,7 +238,10 @@ def build_candidates(
 
                     model = create_model(cfg.model, weights=cfg.weights).eval()
                 else:
-                    model = calibrate_bn(build_bench_model(impl, cfg.model, cfg.num_classes), resolution)
+                    model = build_bench_model(impl, cfg.model, cfg.num_classes)
+                    # int8: BatchNorm statistics of the very photos its int8 grids are calibrated on
+                    photos = _calibration(impl, model, calibration, resolution) if backend.endswith("_int8") else None
+                    model = calibrate_bn(model, resolution, images=photos)
                 if cfg.mode == "infer":
                     run, bf16 = _infer_runner(impl, backend, model, calibration, max_batch=cfg.batch,
                                               resolution=resolution)
