@@ -50,16 +50,42 @@ def test_lp_ft_starts_from_a_fitted_head_where_random_starts_at_ln2(two_digits, 
     assert probe.history[0]["train_loss"] < 0.5 * math.log(2)  # digits 0 and 1 are separable on Lite0's features
 
 
-def test_resume_of_an_lp_ft_run_matches_the_uninterrupted_run(tmp_path):
+def counting_fits(monkeypatch):
+    """Count the head fits of the runs that follow (they still fit: the real function is called)."""
+    from effnet.training import head_init
+
+    calls, real = [], head_init.fit_head_by_probe
+
+    def fit(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(head_init, "fit_head_by_probe", fit)
+    return calls
+
+
+def test_resume_of_an_lp_ft_run_matches_the_uninterrupted_run_without_fitting_again(tmp_path, monkeypatch):
     data = write_digits(tmp_path / "data")
     source = train(TrainConfig(**tiny_kwargs(data, tmp_path / "src", epochs=1)))
     data2 = write_digits(tmp_path / "two", classes=(5, 6))
     kw = dict(epochs=2, weights=str(source.weights_file), head_init="probe", dropout=0.2, drop_connect=0.2)
+    fits = counting_fits(monkeypatch)
     with pytest.warns(UserWarning, match="classifier"):
         straight = train(TrainConfig(**tiny_kwargs(data2, tmp_path / "straight", **kw)))
         train(TrainConfig(**tiny_kwargs(data2, tmp_path / "split", max_steps=straight.steps // 2, **kw)))
+        assert len(fits) == 2
         resumed = train(TrainConfig(**tiny_kwargs(data2, tmp_path / "split", resume=True, **kw)))
+    assert len(fits) == 2  # the checkpoint's head replaces any fit: a resumed run skips it (the whole split: 224 s)
     assert resumed.steps == straight.steps
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_a_resume_with_no_checkpoint_yet_still_fits_the_head(two_digits, tmp_path, monkeypatch):
+    kw = dict(model="lite0", weights="lite0", image_size=32, batch_size=8, max_steps=1, augment=None, epochs=1,
+              head_init="probe", resume=True, quiet=True)
+    fits = counting_fits(monkeypatch)
+    with pytest.warns(UserWarning, match="classifier"):
+        train(TrainConfig(**tiny_kwargs(two_digits, tmp_path / "fresh", **kw)))  # a search trial's first run
+    assert len(fits) == 1

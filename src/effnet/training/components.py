@@ -100,10 +100,11 @@ class TrainingParts:
 
 
 def build_parts(cfg: TrainConfig, info: DistInfo, model_config: ModelConfig, num_classes: int,
-                steps_per_epoch: int, loaders: Loaders | None = None) -> TrainingParts:
+                steps_per_epoch: int, loaders: Loaders | None = None, resuming: bool = False) -> TrainingParts:
+    """``resuming``: a checkpoint's weights will be loaded into the parts, so no head is fitted for them."""
     device = info.device
     model = build_model(model_config, num_classes, cfg.weights, bool(cfg.zero_head))
-    if cfg.head_init == "probe" and loaders is not None:  # LP-FT: before DDP, which then spreads rank 0's head
+    if cfg.head_init == "probe" and loaders is not None and not resuming:  # LP-FT: before DDP, which spreads rank 0's head
         from effnet.training.head_init import fit_head_by_probe
 
         fit_head_by_probe(model, loaders.train.dataset.samples, loaders.val.dataset.transform, cfg.workers,

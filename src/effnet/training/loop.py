@@ -89,8 +89,13 @@ class TrainingRun:
             )
         check_batchnorm_batch(self.model_config, self.image_size, cfg.batch_size, info.world_size,
                               bool(cfg.freeze_bn or cfg.freeze_backbone))
+        # Looked for before the parts are built: a head fitted by the probe (LP-FT) would be replaced by the
+        # checkpoint's, and a checkpoint of another model is refused before that fit rather than after it
+        self.found = self.checkpoints.find(cfg.resume, cfg.quiet, info) if cfg.resume else None
+        if self.found is not None:
+            check_resumable(*self.found, self.model_config, self.classes)
         self.parts = build_parts(cfg, info, self.model_config, len(self.classes), self.steps_per_epoch,
-                                 self.loaders)
+                                 self.loaders, resuming=self.found is not None)
         self.model = self.parts.model  # the unwrapped module: checkpoints, EMA and evaluation use this
         self.progress = Progress(skipped=list(self.loaders.skipped_at_scan))
         self._rank_loss: tuple[float, int] = (0.0, 0)  # this rank's (loss sum, images) of the epoch, as of the last step
@@ -111,10 +116,9 @@ class TrainingRun:
         self.saved_step = progress.step
 
     def _resume(self) -> None:
-        found = self.checkpoints.find(self.cfg.resume, self.cfg.quiet, self.info)
-        if found is not None:
-            state, path = found
-            check_resumable(state, path, self.model_config, self.classes)
+        if self.found is not None:
+            state, path = self.found
+            self.found = None  # the checkpoint's tensors are not kept alive through training
             self.checkpoints.restore(state, path, self.parts, self.progress, self.info)
 
     # --- the loop -----------------------------------------------------------------------
@@ -248,8 +252,7 @@ class TrainingRun:
 
     def _fit(self) -> TrainResult:
         cfg, info, progress = self.cfg, self.info, self.progress
-        if cfg.resume:
-            self._resume()
+        self._resume()
         writer = report.MetricsWriter(self.run_dir, cfg.tensorboard) if info.is_main else None
         show = info.is_main and cfg.progress and not cfg.quiet
         total_steps = self.steps_per_epoch * cfg.epochs
