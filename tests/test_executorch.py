@@ -79,6 +79,8 @@ def test_int8_program_is_calibrated_on_real_photos_and_close_to_fp32(tmp_path):
     print(f"int8 vs fp32 logits: correlation {corr:.4f}, agreement {result.top1_agreement}")
     assert corr > 0.98, f"{corr} on {features_line()}"  # measured 0.995 on an AVX2-only CPU
     assert (got.argmax(1) == fp32.argmax(1)).float().mean() == result.top1_agreement
+    # what the user is told: the fp32 islands, and no claim about ONNX Runtime's VNNI-free weights
+    assert "kept in fp32: first conv, classifier" in result.summary() and "VNNI" not in result.summary()
 
 
 

@@ -315,4 +315,10 @@ def export_executorch_int8(
     fp32 = executorch_runner(fp32_path) if fp32_path is not None else model.eval()
     with torch.no_grad():
         agree = float((executorch_runner(path)(held_out).argmax(1) == fp32(held_out).argmax(1)).float().mean())
-    return Int8Result(Path(path), len(calibrate), len(held_out), agree)
+    return Int8Result(Path(path), len(calibrate), len(held_out), agree, kept_fp32_words(model))
+
+
+def kept_fp32_words(model: nn.Module) -> tuple[str, ...]:
+    """What the int8 recipe leaves in fp32 in ``model`` (:data:`INT8_FP32_MODULES`, :data:`INT8_FP32_TYPES`), in words."""
+    has_se = any(type(m).__name__.endswith(INT8_FP32_TYPES) for m in model.modules())
+    return ("first conv", *(("squeeze-excitation",) if has_se else ()), "classifier")

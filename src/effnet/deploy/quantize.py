@@ -31,14 +31,16 @@ class Int8Result:
     checked_images: int
     top1_agreement: float  # against the fp32 ONNX model, on the checked images
     kept_fp32: tuple[str, ...] = ()  # the layers left in fp32, in words
+    portability: str = ""  # why the result holds on other CPUs, where the format guarantees it
 
     def summary(self) -> str:
         from effnet.cpu import features_line
 
         kept = f"; kept in fp32: {', '.join(self.kept_fp32)}" if self.kept_fp32 else ""
+        why = f" ({self.portability})" if self.portability else ""
         return (f"wrote {self.path} (int8, calibrated on {self.calibration_images} images); top-1 agrees with fp32 "
                 f"on {100 * self.top1_agreement:.1f}% of {self.checked_images} held-out images{kept}\n"
-                f"  checked on {features_line()} (7-bit conv weights: the same results with or without VNNI)")
+                f"  checked on {features_line()}{why}")
 
 
 def calibration_photos(transform: object) -> torch.Tensor:
@@ -140,7 +142,8 @@ def quantize_onnx_int8(
         _correct_biases(graph, int8, means)
         onnx.save(int8, str(tmp_out))
         agree = float((_run(_input(tmp_out), check).argmax(1) == _run(fp32, check).argmax(1)).mean())
-    return Int8Result(Path(out_path), len(calibrate), len(check), agree, plan.kept)
+    return Int8Result(Path(out_path), len(calibrate), len(check), agree, plan.kept,
+                      "7-bit conv weights: the same results with or without VNNI")
 
 
 @dataclass(frozen=True)
