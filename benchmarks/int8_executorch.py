@@ -47,22 +47,11 @@ def write_program(model: torch.nn.Module, example: torch.Tensor, path: Path, max
 def per_op_profile(path: Path, x: torch.Tensor, calls: int = 3) -> dict[str, tuple[int, float]]:
     """XNNPACK's per-operator times (median over ``calls``) of the program at ``path`` on ``x``, summed
     per operator kind: {kind: (operators, ms)}."""
-    from executorch.devtools import Inspector
-    from executorch.extension.pybindings.portable_lib import _load_for_executorch_from_buffer
+    from effnet.deploy.executorch import xnnpack_op_events
 
     program = path.read_bytes()  # the module reads this buffer without copying it: keep it alive
-    module = _load_for_executorch_from_buffer(program, enable_etdump=True, debug_buffer_size=0)
-    for _ in range(calls):
-        module.forward([x])
-    etdump = path.with_suffix(".etdp")
-    module.write_etdump_result_to_file(str(etdump))
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        block = next(b for b in Inspector(etdump_path=str(etdump)).event_blocks if b.name == "Execute")
     kinds: dict[str, list] = collections.defaultdict(lambda: [0, 0.0])
-    for event in block.events:
+    for event in xnnpack_op_events(program, x, path.with_suffix(".etdp"), calls):
         if event.perf_data is None or event.name == "OPERATOR_CALL":
             continue
         kind = re.sub(r" #\d+$", "", event.name)

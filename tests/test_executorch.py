@@ -5,8 +5,6 @@ Small models at small resolutions keep each export (torch.export + lowering) to 
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 
@@ -88,13 +86,11 @@ def test_int8_lite0_runs_whole_in_xnnpack_with_pads_kept_int8(tmp_path):
     """Every quantized op is delegated, and each SAME pad between int8 ops keeps its input's int8 parameters,
     so XNNPACK runs it int8, folded into the conv (else: int8 -> fp32 convert, fp32 pad, convert back).
     What XNNPACK runs is read from its own per-operator profile (ETDump)."""
-    from executorch.devtools import Inspector
     from executorch.devtools.backend_debug import get_delegation_info
-    from executorch.extension.pybindings.portable_lib import _load_for_executorch_from_buffer
 
     from effnet import create_model
     from effnet.data.transforms import eval_transform
-    from effnet.deploy.executorch import lower_to_edge, quantize_pt2e
+    from effnet.deploy.executorch import lower_to_edge, quantize_pt2e, xnnpack_op_events
     from effnet.deploy.quantize import calibration_photos
 
     photos = calibration_photos(eval_transform("lite0", resolution=64))
@@ -111,13 +107,7 @@ def test_int8_lite0_runs_whole_in_xnnpack_with_pads_kept_int8(tmp_path):
     left = left[left.occurrences_in_non_delegated_graphs > 0].op_type.tolist()
     assert not [op for op in left if "quantize" in op], left
     program = edge.to_executorch().buffer  # the runtime reads this buffer in place: keep it alive
-    module = _load_for_executorch_from_buffer(program, enable_etdump=True, debug_buffer_size=0)
-    module.forward([photos[:1].contiguous()])
-    module.write_etdump_result_to_file(str(tmp_path / "run.etdp"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        blocks = Inspector(etdump_path=str(tmp_path / "run.etdp")).event_blocks
-    ops = [e.name for b in blocks if b.name == "Execute" for e in b.events]
+    ops = [e.name for e in xnnpack_op_events(program, photos[:1], tmp_path / "run.etdp")]
     assert any("QC8" in op for op in ops), ops  # int8 kernels ran
     assert not [op for op in ops if "Constant Pad" in op], ops
     assert sum("Convert" in op for op in ops) <= 4, ops  # into int8 after the stem, out before the classifier

@@ -221,6 +221,25 @@ def lower_to_edge(model: nn.Module, example: torch.Tensor, metadata: dict[str, s
                                            constant_methods=constants or None)
 
 
+def xnnpack_op_events(program: bytes, x: torch.Tensor, etdump: str | Path, calls: int = 1) -> list:
+    """The per-operator events of ``calls`` runs of ``program`` on ``x``, as XNNPACK itself times them
+    (ExecuTorch's ETDump, written to ``etdump`` and read by its Inspector): each has ``name`` (the kernel,
+    e.g. ``QC8 Convolution #3``) and ``perf_data`` (its times over the calls, ms; None for wrappers)."""
+    import warnings
+
+    from executorch.devtools import Inspector
+    from executorch.extension.pybindings.portable_lib import _load_for_executorch_from_buffer
+
+    module = _load_for_executorch_from_buffer(program, enable_etdump=True, debug_buffer_size=0)
+    for _ in range(calls):
+        module.forward([x.contiguous()])
+    module.write_etdump_result_to_file(str(etdump))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        blocks = Inspector(etdump_path=str(etdump)).event_blocks
+    return next(b for b in blocks if b.name == "Execute").events
+
+
 def executorch_runner(path: str | Path) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function of an NCHW float batch running the program at ``path`` in ExecuTorch's runtime.
 
