@@ -89,3 +89,40 @@ def test_a_resume_with_no_checkpoint_yet_still_fits_the_head(two_digits, tmp_pat
     with pytest.warns(UserWarning, match="classifier"):
         train(TrainConfig(**tiny_kwargs(two_digits, tmp_path / "fresh", **kw)))  # a search trial's first run
     assert len(fits) == 1
+
+
+def test_few_images_train_the_probes_model_end_to_end(two_digits, tmp_path, capsys):
+    """Below LINEAR_PROBE_BELOW images `effnet train` derives `effnet probe`'s model and says so: every backbone
+    weight and BN statistic stays the pretrained one, and the head is the one the probe fits on the probe's view."""
+    from safetensors.torch import load_file
+
+    from effnet.cli import main
+    from effnet.data.folders import find_splits
+    from effnet.data.transforms import eval_transform
+    from effnet.deploy.embed import embed_samples, feature_model, fit_linear_head
+
+    def effnet_train(out, *flags):
+        args = ["train", str(two_digits), "--model", "lite0", "--weights", "lite0", "--image-size", "32", "--epochs",
+                "2", "--workers", "0", "--threads", "1", "--no-progress", "--out", str(out), *flags]
+        with pytest.warns(UserWarning, match="classifier"):
+            assert main(args) == 0
+        lines = capsys.readouterr().out.splitlines()
+        return lines[0], load_file(lines[-1].split("; weights ")[-1])
+
+    line, trained = effnet_train(tmp_path / "derived")  # the derived rate: the head trains, nothing else may
+    assert "backbone kept as pretrained (BN on ImageNet statistics) and the head fitted by the probe" in line
+    assert "because 32 training images < " in line
+    net, _ = feature_model("lite0", "lite0")
+    pretrained = net.state_dict()
+    backbone = [k for k in trained if not k.startswith("classifier.")]
+    assert set(backbone) == set(pretrained)
+    for key in backbone:  # weights and BN running statistics (BN in eval mode): bit for bit
+        assert torch.equal(trained[key], pretrained[key]), key
+
+    _, start = effnet_train(tmp_path / "start", "--lr", "1e-9")  # a rate that leaves the head where the fit put it
+    emb = embed_samples(net, find_splits(two_digits, None).train, eval_transform("lite0", resolution=32),
+                        progress=False)  # `effnet probe`'s features: its model, its view (the official centre crop)
+    head, _ = fit_linear_head(emb.features, emb.labels, 2)
+    torch.testing.assert_close(start["classifier.weight"], head.weight.detach(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(start["classifier.bias"], head.bias.detach(), rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(trained["classifier.weight"], start["classifier.weight"])  # the derived rate trains it

@@ -442,6 +442,14 @@ ROWS += [
         in_process=True, expect_in_stderr="--head-init probe needs pretrained --weights"),
 ]
 
+# issue 21: --freeze-backbone became --freeze-backbone/--no-freeze-backbone (default: the recipe's); neither takes a value
+ROWS += [
+    Row("train --freeze-backbone=yes", ("train", "demo", "--freeze-backbone=yes", "--out", "{t}/run"),
+        in_process=True, expect_in_stderr="argument --freeze-backbone/--no-freeze-backbone: ignored explicit argument 'yes'"),
+    Row("train --no-freeze-backbone=no", ("train", "demo", "--no-freeze-backbone=no", "--out", "{t}/run"),
+        in_process=True, expect_in_stderr="argument --freeze-backbone/--no-freeze-backbone: ignored explicit argument 'no'"),
+]
+
 
 # ---------------------------------------------------------------- shared inputs
 def _tiny_h5(path: Path) -> None:

@@ -3,7 +3,7 @@
 import pytest
 
 from effnet.training import TrainConfig
-from effnet.training.recipes import FINETUNE, fine_tune_batch_size, resolve
+from effnet.training.recipes import FINETUNE, LINEAR_PROBE_BELOW, fine_tune_batch_size, resolve
 
 
 @pytest.mark.parametrize(("n_images", "batch"), [(300, 8), (100, 8), (1000, 16), (2000, 32), (2048, 64),
@@ -14,11 +14,13 @@ def test_batch_size_gives_an_epoch_at_least_32_steps(n_images, batch):
 
 
 def _folder(root, classes=2, per_class=150):
-    for split, n in (("train", per_class), ("val", 10)):
-        for c in range(classes):
+    """Empty image files under train/ and val/; ``per_class``: one count for every class, or a count per class."""
+    counts = per_class if isinstance(per_class, tuple) else (per_class,) * classes
+    for split in ("train", "val"):
+        for c, n in enumerate(counts):
             folder = root / split / f"class{c}"
             folder.mkdir(parents=True)
-            for i in range(n):
+            for i in range(n if split == "train" else 10):
                 (folder / f"{i}.jpg").touch()  # counting looks at names only
     return root
 
@@ -37,13 +39,14 @@ def test_small_data_gets_a_smaller_batch_and_the_line_says_why(tmp_path):
     assert cfg.batch_size == 64
 
 
-def test_below_the_weights_resolution_val_is_scored_on_the_whole_image():
-    cfg, line = resolve(TrainConfig(weights="lite0", image_size=32, batch_size=32))
+def test_below_the_weights_resolution_val_is_scored_on_the_whole_image(tmp_path):
+    data = str(_images(tmp_path, LINEAR_PROBE_BELOW))  # enough images to fine-tune (fewer: the probe's view)
+    cfg, line = resolve(TrainConfig(data=data, weights="lite0", image_size=32, batch_size=32))
     assert cfg.eval_crop_pct == 1.0
     assert "val scored on the whole image, because at 32 px the official centre crop would keep 50% of each side" in line
-    assert resolve(TrainConfig(weights="lite0", image_size=224, batch_size=32))[0].eval_crop_pct is None
-    assert resolve(TrainConfig(weights="lite0", batch_size=32))[0].eval_crop_pct is None  # the weights' own size
-    assert resolve(TrainConfig(weights="lite0", image_size=32, batch_size=32, eval_crop_pct=0.5))[0].eval_crop_pct == 0.5
+    assert resolve(TrainConfig(data=data, weights="lite0", image_size=224, batch_size=32))[0].eval_crop_pct is None
+    assert resolve(TrainConfig(data=data, weights="lite0", batch_size=32))[0].eval_crop_pct is None  # the weights' own size
+    assert resolve(TrainConfig(data=data, weights="lite0", image_size=32, batch_size=32, eval_crop_pct=0.5))[0].eval_crop_pct == 0.5
     assert resolve(TrainConfig(image_size=32, batch_size=32))[0].eval_crop_pct is None  # the paper recipe: unchanged
 
 
@@ -66,15 +69,53 @@ def test_adamw_rate_stops_growing_with_the_batch_above_32():
     assert resolve(TrainConfig(batch_size=512))[0].lr == pytest.approx(0.032)  # the paper recipe: linear
 
 
-def test_the_fine_tune_starts_its_new_head_at_zero_unless_asked_to_fit_it_by_probe():
+def test_the_fine_tune_starts_its_new_head_at_zero_unless_asked_to_fit_it_by_probe(tmp_path):
+    data = str(_images(tmp_path, LINEAR_PROBE_BELOW))  # fewer images: the head is the probe's (tests below)
     # LP-FT lost on the small set it was meant for (docs/transfer.md, issue 21): the default stays a zero head.
-    cfg, line = resolve(TrainConfig(weights="lite0", batch_size=32))
+    cfg, line = resolve(TrainConfig(data=data, weights="lite0", batch_size=32))
     assert cfg.head_init == "random" and cfg.zero_head
     assert "the new head not fitted by probe first (LP-FT scored 4 points lower on 300 images; --head-init probe)" in line
-    cfg, line = resolve(TrainConfig(weights="lite0", batch_size=32, head_init="probe"))
+    cfg, line = resolve(TrainConfig(data=data, weights="lite0", batch_size=32, head_init="probe"))
     assert cfg.head_init == "probe" and line.endswith("your --head-init kept")
     assert resolve(TrainConfig(batch_size=32))[0].head_init is None  # from scratch: nothing to probe
     with pytest.raises(ValueError, match="--head-init probe needs pretrained --weights"):
         TrainConfig(head_init="probe")
     with pytest.raises(ValueError, match="head_init must be one of probe, random"):
         TrainConfig(weights="lite0", head_init="linear")
+
+
+def _images(root, n):
+    """A folder of ``n`` training images in two classes."""
+    return _folder(root, per_class=(n // 2, n - n // 2))
+
+
+def test_few_images_give_the_probes_model_and_the_line_says_why(tmp_path):
+    n = LINEAR_PROBE_BELOW - 1
+    data = _images(tmp_path, n)
+    cfg, line = resolve(TrainConfig(data=str(data), weights="lite0", image_size=64, epochs=2))
+    assert cfg.freeze_backbone and cfg.head_init == "probe" and cfg.label_smoothing == 0.0
+    assert cfg.eval_crop_pct is None  # the probe's view, the official centre crop, not the derived whole image
+    assert (f"backbone kept as pretrained (BN on ImageNet statistics) and the head fitted by the probe, val on the "
+            f"official centre crop, no label smoothing, as `effnet probe` does, because {n} training images < "
+            f"{LINEAR_PROBE_BELOW} (fine-tuning scored 66.3% against the probe's 69.0% on 300 images") in line
+    assert "val scored on the whole image" not in line
+    cfg, line = resolve(TrainConfig(data=str(data), weights="lite0", label_smoothing=0.1, eval_crop_pct=0.5))
+    assert cfg.freeze_backbone and (cfg.label_smoothing, cfg.eval_crop_pct) == (0.1, 0.5)  # given values kept
+    assert "the head fitted by the probe, as `effnet probe` does" in line
+
+
+def test_from_the_threshold_up_the_backbone_is_fine_tuned(tmp_path):
+    cfg, line = resolve(TrainConfig(data=str(_images(tmp_path, LINEAR_PROBE_BELOW)), weights="lite0", image_size=64, epochs=2))
+    assert cfg.freeze_backbone is False and cfg.head_init == "random" and cfg.label_smoothing == 0.1
+    assert cfg.eval_crop_pct == 1.0 and "backbone kept as pretrained" not in line
+
+
+@pytest.mark.parametrize("flag", [{"head_init": "random"}, {"head_init": "probe"}, {"freeze_backbone": False},
+                                  {"freeze_stages": 3}, {"backbone_lr_scale": 0.5}])
+def test_a_flag_about_the_backbone_wins_over_the_derived_probe(tmp_path, flag):
+    data = _folder(tmp_path)  # 300 images
+    cfg, line = resolve(TrainConfig(data=str(data), weights="lite0", image_size=64, **flag))
+    assert "backbone kept as pretrained" not in line and cfg.freeze_backbone is False and cfg.label_smoothing == 0.1
+    assert cfg.head_init == flag.get("head_init", "random") and cfg.eval_crop_pct == 1.0
+    cfg, line = resolve(TrainConfig(data=str(data), weights="lite0", recipe="paper"))  # the paper's: no probe
+    assert cfg.freeze_backbone is False and "backbone kept as pretrained" not in line

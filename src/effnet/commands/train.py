@@ -20,10 +20,13 @@ def register(subparsers: Any) -> None:  # noqa: ANN401 - argparse's private subp
     p.add_argument("--recipe", default=None, choices=RECIPES,
                    help="default: finetune with --weights, else paper (the paper's from-scratch ImageNet recipe); "
                         "flags given below override the recipe's values")
-    p.add_argument("--freeze-backbone", action="store_true", help="train only the classifier")
+    p.add_argument("--freeze-backbone", action=argparse.BooleanOptionalAction, default=None,
+                   help="train only the classifier; default: the recipe's (a fine-tune on few images keeps the "
+                        "pretrained backbone and fits the head as effnet probe does; the recipe line says when)")
     p.add_argument("--head-init", default=None, choices=HEAD_INITS,
                    help="probe: fit the new classifier on frozen features first, as effnet probe does (LP-FT); "
-                        "random: start it at zero; default: the recipe's (finetune: random, as LP-FT scored lower: docs/transfer.md)")
+                        "random: start it at zero; default: the recipe's (finetune: random, as LP-FT scored lower: docs/transfer.md; "
+                        "probe with the backbone frozen on few images)")
     p.add_argument("--freeze-stages", type=int, default=0, help="keep the stem and the first N stages fixed")
     p.add_argument("--backbone-lr-scale", type=float, default=None,
                    help="backbone lr = --lr x this (the new classifier trains at --lr); default: the recipe's")

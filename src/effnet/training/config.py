@@ -37,7 +37,7 @@ class TrainConfig:
     # model
     weights: str | Path | None = None
     recipe: str | None = None  # "paper" or "finetune"; None: finetune when weights are given
-    freeze_backbone: bool = False
+    freeze_backbone: bool | None = None  # None: the recipe decides (a fine-tune of few images keeps it frozen)
     zero_head: bool | None = None  # a new classifier (class count differs from the weights') starts at zero
     head_init: str | None = None  # "probe": fit the new classifier on frozen features first (LP-FT); "random"
     freeze_stages: int = 0  # the stem and this many of model.stages stop training (fine-tuning)

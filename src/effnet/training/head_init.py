@@ -7,8 +7,10 @@ eval mode without augmentation, then full-batch L-BFGS on standardised features.
 training split seen as its val split is (the run's eval transform), so the head is fitted on the view the
 model is scored on.
 
-Not the fine-tune recipe's default: on 300 images of two classes it scored 4 points below the zero head
-(docs/transfer.md, issue 21); ``effnet train --head-init probe`` asks for it.
+As LP-FT, not the fine-tune recipe's default: on 300 images of two classes it scored 4 points below the zero
+head (docs/transfer.md, issue 21); ``effnet train --head-init probe`` asks for it. Below
+``recipes.LINEAR_PROBE_BELOW`` training images the recipe uses it with the backbone frozen instead: `effnet probe`'s
+model, which a fine-tune of that few images did not reach.
 """
 
 from __future__ import annotations
