@@ -7,8 +7,8 @@ DATA is split as `effnet bench --accuracy` splits it: every fifth image (100 of 
 sorted order, and the other 400 are scored. ``--folds K`` repeats that on K splits: fold k calibrates on
 images k, k+5, k+10, ... and scores the other 400 (fold 0 is bench's split; K=5 scores every image 4 times),
 and the mean over folds is what to compare: on one split, 1 image is 0.25 points of agreement. Each
-variant is quantized (PT2E, effnet's XNNPACK recipe with one thing changed), lowered to a dynamic-batch program and run in ExecuTorch's runtime; top-1 and agreement
-are with the fp32 model's on the same 400 images. Speed: the fp32 and the ``--speed`` variants' programs, batch 1
+variant is quantized (PT2E, effnet's XNNPACK recipe with one thing changed), lowered to a dynamic-batch
+program and run in ExecuTorch's runtime; top-1 and agreement are with the fp32 model's on the same 400 images. Speed: the fp32 and the ``--speed`` variants' programs, batch 1
 (static batch-1 programs and the dynamic ones) and batch 32, timed in interleaved rounds in this one
 process; the ratios are what to quote. ``--profile`` adds XNNPACK's own per-operator times (ETDump, read
 by ExecuTorch's Inspector) summed per operator kind: which kernels an int8 call spends its time in.
@@ -27,15 +27,16 @@ from pathlib import Path
 
 import torch
 
-#: name -> (observer, fp32 modules, calibration order reversed); "recipe" is what effnet ships
+#: name -> (observer, fp32 modules, calibration order reversed, sequential bias correction); "recipe" is what effnet ships
 VARIANTS = {
-    "recipe": ("histogram", ("stem", "classifier"), False),
-    "recipe with calibration reversed": ("histogram", ("stem", "classifier"), True),
-    "minmax": ("minmax", ("stem", "classifier"), False),
-    "moving_average": ("moving_average", ("stem", "classifier"), False),
-    "recipe + head conv fp32": ("histogram", ("stem", "classifier", "head"), False),
-    "recipe + last stage and head fp32": ("histogram", ("stem", "classifier", "stages.6", "head"), False),
-    "all layers int8": ("histogram", (), False),
+    "recipe": ("histogram", ("stem", "classifier"), False, False),
+    "recipe with calibration reversed": ("histogram", ("stem", "classifier"), True, False),
+    "minmax": ("minmax", ("stem", "classifier"), False, False),
+    "moving_average": ("moving_average", ("stem", "classifier"), False, False),
+    "recipe + head conv fp32": ("histogram", ("stem", "classifier", "head"), False, False),
+    "recipe + last stage and head fp32": ("histogram", ("stem", "classifier", "stages.6", "head"), False, False),
+    "all layers int8": ("histogram", (), False, False),
+    "recipe + sequential bias correction": ("histogram", ("stem", "classifier"), False, True),
 }
 
 
@@ -167,9 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         rows["fp32"].append(score(fp32_et[held], labels, reference))
         print(f"| fp32 | {k} | {table_cells(rows['fp32'][-1])} |", flush=True)
         for name in names:
-            observer, fp32_modules, reverse = VARIANTS[name]
+            observer, fp32_modules, reverse, correct = VARIANTS[name]
             calib = calibration.flip(0) if reverse else calibration
-            quantized = quantize_pt2e(model, calib, observer=observer, fp32_modules=fp32_modules)
+            quantized = quantize_pt2e(model, calib, observer=observer, fp32_modules=fp32_modules,
+                                      bias_correction=correct)
             path = write_program(quantized, example, out / f"int8_{k}_{len(int8)}.pte", args.batch)
             if k == 0:
                 int8[name] = (quantized, path)  # fold 0's programs are the ones timed
