@@ -49,7 +49,7 @@ class _SequentialCorrector(torch.fx.Interpreter):
     def __init__(self, graph: torch.fx.GraphModule, targets: dict[str, torch.Tensor]) -> None:
         super().__init__(graph)
         self.targets = targets
-        self.corrected = 0
+        self.shifts: dict[str, float] = {}  # conv path -> largest bias change
 
     def run_node(self, node: torch.fx.Node) -> object:
         out = super().run_node(node)
@@ -58,7 +58,7 @@ class _SequentialCorrector(torch.fx.Interpreter):
             shift = (self.targets[path] - out.double().mean((0, 2, 3))).float()
             bias = self.fetch_attr(node.args[2].target)
             bias += shift
-            self.corrected += 1
+            self.shifts[path] = float(shift.abs().max())
             out = out + shift.view(1, -1, 1, 1)
         return out
 
@@ -74,10 +74,10 @@ def _int8_conv_path(node: torch.fx.Node) -> str | None:
     return list(stack.values())[-1][0] if stack else None
 
 
-def correct_biases(quantized: torch.fx.GraphModule, model: nn.Module, images: torch.Tensor) -> int:
+def correct_biases(quantized: torch.fx.GraphModule, model: nn.Module, images: torch.Tensor) -> dict[str, float]:
     """Correct ``quantized`` (``model`` converted by PT2E) in place on ``images`` (the calibration images,
-    run as one batch); returns how many convs were corrected."""
+    run as one batch); returns each corrected conv's largest bias change, by module path."""
     corrector = _SequentialCorrector(quantized, fp32_channel_means(model, images))
     with torch.no_grad():
         corrector.run(images)
-    return corrector.corrected
+    return corrector.shifts
