@@ -140,10 +140,12 @@ def _batch_dim(max_batch: int) -> dict[int, object]:
 
 
 def quantize_pt2e(model: nn.Module, calibration: torch.Tensor, *, observer: str = "histogram",
-                  fp32_modules: tuple[str, ...] = INT8_FP32_MODULES) -> nn.Module:
+                  fp32_modules: tuple[str, ...] = INT8_FP32_MODULES, bias_correction: bool = False) -> nn.Module:
     """``model`` quantized to int8 by PT2E with effnet's XNNPACK recipe (:func:`_int8_quantizer`),
     observers fed ``calibration`` (preprocessed real images) in its order, 16 at a time: the same images in
-    the same order give the same program (a histogram observer's ranges depend on the order)."""
+    the same order give the same program (a histogram observer's ranges depend on the order).
+    ``bias_correction``: then each int8 conv's bias is corrected on the same images, in graph order
+    (:mod:`effnet.deploy.bias_correction`)."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     example = calibration[:2] if len(calibration) >= 2 else calibration.expand(2, *calibration.shape[1:])
@@ -154,7 +156,12 @@ def quantize_pt2e(model: nn.Module, calibration: torch.Tensor, *, observer: str 
         with torch.no_grad():
             for chunk in calibration.split(16):
                 prepared(chunk)
-        return convert_pt2e(prepared)
+        quantized = convert_pt2e(prepared)
+    if bias_correction:
+        from effnet.deploy.bias_correction import correct_biases
+
+        correct_biases(quantized, model, calibration)
+    return quantized
 
 
 def _partitioner_configs() -> list[type]:
