@@ -32,13 +32,15 @@ class Int8Result:
     top1_agreement: float  # against the fp32 ONNX model, on the checked images
     kept_fp32: tuple[str, ...] = ()  # the layers left in fp32, in words
     portability: str = ""  # why the result holds on other CPUs, where the format guarantees it
+    method: str = ""  # what was done beyond calibration ("biases corrected on them")
 
     def summary(self) -> str:
         from effnet.cpu import features_line
 
         kept = f"; kept in fp32: {', '.join(self.kept_fp32)}" if self.kept_fp32 else ""
         why = f" ({self.portability})" if self.portability else ""
-        return (f"wrote {self.path} (int8, calibrated on {self.calibration_images} images); top-1 agrees with fp32 "
+        how = f", {self.method}" if self.method else ""
+        return (f"wrote {self.path} (int8, calibrated on {self.calibration_images} images{how}); top-1 agrees with fp32 "
                 f"on {100 * self.top1_agreement:.1f}% of {self.checked_images} held-out images{kept}\n"
                 f"  checked on {features_line()}{why}")
 
